@@ -1,0 +1,28 @@
+"""Memory levers a network honours; set from `conf/hardware/*` (key `levers`) and never change results."""
+
+from dataclasses import dataclass
+
+CHECKPOINT_GRANULARITIES = ("none", "cascade", "level")
+
+
+@dataclass(frozen=True)
+class MemoryLevers:
+    """How a network trades compute and host traffic for GPU memory.
+
+    checkpoint: activation checkpointing granularity: none, per cascade, or per U-Net level inside cascades.
+    sens_chunk: coil images per sensitivity-net call (0 = all at once); each chunk is checkpointed on its own
+        when checkpoint != none, so the backward holds one chunk's activations at a time.
+    coil_chunk: coils per expand / reduce / data-consistency step (0 = all coils at once).
+    offload: keep checkpoint boundaries in pinned host memory (`torch.autograd.graph.save_on_cpu`).
+    """
+
+    checkpoint: str = "none"
+    sens_chunk: int = 0
+    coil_chunk: int = 0
+    offload: bool = False
+
+    def __post_init__(self) -> None:
+        if self.checkpoint not in CHECKPOINT_GRANULARITIES:
+            raise ValueError(f"levers.checkpoint must be one of {CHECKPOINT_GRANULARITIES}, got {self.checkpoint!r}")
+        if self.sens_chunk < 0 or self.coil_chunk < 0:
+            raise ValueError("levers.sens_chunk and levers.coil_chunk must be >= 0 (0 means all coils at once)")
