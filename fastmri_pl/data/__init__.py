@@ -1,0 +1,1 @@
+"""HDF5 k-space data: readers per layout, transforms, the LightningDataModule and the synthetic generator."""
