@@ -1,1 +1,1 @@
-"""Reconstruction networks. Each maps (masked_kspace, mask, num_low_frequencies) to the centre slice's image."""
+"""Reconstruction networks: (masked_kspace, mask, num_low_frequencies) -> the centre slice's image."""

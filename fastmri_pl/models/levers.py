@@ -23,6 +23,10 @@ class MemoryLevers:
 
     def __post_init__(self) -> None:
         if self.checkpoint not in CHECKPOINT_GRANULARITIES:
-            raise ValueError(f"levers.checkpoint must be one of {CHECKPOINT_GRANULARITIES}, got {self.checkpoint!r}")
+            raise ValueError(
+                f"levers.checkpoint must be one of {CHECKPOINT_GRANULARITIES}, got {self.checkpoint!r}"
+            )
         if self.sens_chunk < 0 or self.coil_chunk < 0:
-            raise ValueError("levers.sens_chunk and levers.coil_chunk must be >= 0 (0 means all coils at once)")
+            raise ValueError(
+                "levers.sens_chunk and levers.coil_chunk must be >= 0 (0 means all coils at once)"
+            )

@@ -1,0 +1,138 @@
+"""Every memory lever leaves PromptMR's outputs and gradients unchanged (fp32), and does what it says."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from fastmri_pl.models import checkpointing
+from fastmri_pl.models.levers import MemoryLevers
+from fastmri_pl.models.promptmr import PromptMR
+
+CONF = Path(__file__).resolve().parents[1] / "conf" / "model" / "promptmr_small.yaml"
+COILS, HEIGHT, WIDTH = 2, 16, 20
+
+# Tolerances, relative to the largest reference value: checkpointing and offload replay the same ops (exact
+# in practice); chunking changes fp32 summation orders (conv batch sizes, partial coil sums).
+OUTPUT_TOL = 1e-5
+GRAD_TOL = 1e-5
+
+
+@pytest.fixture(autouse=True, scope="module")
+def single_thread():
+    """Tiny tensors gain nothing from threads, and oversubscribed OpenMP threads spin on a shared CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def small_promptmr(levers: MemoryLevers | None = None) -> PromptMR:
+    torch.manual_seed(0)
+    cfg = OmegaConf.create({"model": OmegaConf.load(CONF)})
+    return instantiate(cfg.model.net, levers=levers)
+
+
+def batch(num_adj_slices: int):
+    generator = torch.Generator().manual_seed(1)
+    mask = torch.zeros(1, 1, 1, WIDTH)
+    mask[..., ::3] = 1.0
+    mask[..., 8:12] = 1.0
+    shape = (1, num_adj_slices * COILS, HEIGHT, WIDTH)
+    kspace = torch.randn(shape, dtype=torch.complex64, generator=generator) * mask
+    return kspace, mask, torch.tensor([4])
+
+
+def output_and_grads(net: PromptMR) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    net.zero_grad(set_to_none=True)
+    image = net(*batch(net.num_adj_slices))
+    (image * torch.linspace(0.5, 1.5, image.numel()).reshape(image.shape)).sum().backward()
+    grads = {name: p.grad.clone() for name, p in net.named_parameters() if p.grad is not None}
+    return image.detach(), grads
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return output_and_grads(small_promptmr())
+
+
+@pytest.mark.parametrize(
+    "levers",
+    [
+        MemoryLevers(checkpoint="cascade"),
+        MemoryLevers(checkpoint="level"),
+        MemoryLevers(sens_chunk=1),
+        MemoryLevers(sens_chunk=2, checkpoint="cascade"),
+        MemoryLevers(coil_chunk=1),
+        MemoryLevers(coil_chunk=COILS),
+        MemoryLevers(offload=True),
+        MemoryLevers(offload=True, checkpoint="cascade"),
+        MemoryLevers(checkpoint="level", sens_chunk=1, coil_chunk=1, offload=True),
+    ],
+    ids=str,
+)
+def test_lever_leaves_outputs_and_gradients_unchanged(reference, levers):
+    expected_image, expected_grads = reference
+    image, grads = output_and_grads(small_promptmr(levers))
+    torch.testing.assert_close(
+        image, expected_image, rtol=OUTPUT_TOL, atol=OUTPUT_TOL * expected_image.abs().max().item()
+    )
+    assert grads.keys() == expected_grads.keys()
+    scale = max(g.abs().max().item() for g in expected_grads.values())
+    for name, grad in grads.items():
+        torch.testing.assert_close(grad, expected_grads[name], rtol=GRAD_TOL, atol=GRAD_TOL * scale, msg=name)
+
+
+def test_levers_can_change_on_one_instance(reference):
+    net = small_promptmr()
+    net.set_levers(MemoryLevers(checkpoint="level", sens_chunk=1, coil_chunk=1))
+    net.set_levers(MemoryLevers())
+    image, _ = output_and_grads(net)
+    torch.testing.assert_close(image, reference[0], rtol=0, atol=0)
+
+
+def test_each_sensitivity_chunk_and_cascade_is_checkpointed_on_its_own(monkeypatch):
+    calls = []
+    real_checkpoint = checkpointing.checkpoint
+
+    def counting_checkpoint(fn, *args, **kwargs):
+        calls.append(args[0].shape)
+        return real_checkpoint(fn, *args, **kwargs)
+
+    monkeypatch.setattr(checkpointing, "checkpoint", counting_checkpoint)
+    net = small_promptmr(MemoryLevers(checkpoint="cascade", sens_chunk=1))
+    kspace, mask, acs = batch(net.num_adj_slices)
+    net(kspace, mask, acs).sum().backward()
+    coil_images = kspace.shape[1]
+    chunk_calls = [shape for shape in calls if shape == (1, 1, HEIGHT, WIDTH)]
+    assert len(chunk_calls) == coil_images
+    assert len(calls) == coil_images + len(net.cascades)
+
+    calls.clear()
+    net.set_levers(MemoryLevers(checkpoint="level"))
+    net(kspace, mask, acs)
+    levels = 2 * 3 + 1  # encoder and decoder levels plus the bottleneck, per U-Net call
+    assert len(calls) == 1 + len(net.cascades) * (1 + levels) + levels
+
+
+def test_offload_with_checkpointing_saves_only_cascade_boundaries(monkeypatch):
+    packed = []
+
+    class CountingSaveOnCpu(torch.autograd.graph.save_on_cpu):
+        def __init__(self, pin_memory: bool = False) -> None:
+            super().__init__(pin_memory=pin_memory)
+            pack = self.pack_hook
+
+            def counting_pack(tensor):
+                packed.append(tuple(tensor.shape))
+                return pack(tensor)
+
+            self.pack_hook = counting_pack
+
+    monkeypatch.setattr(torch.autograd.graph, "save_on_cpu", CountingSaveOnCpu)
+    net = small_promptmr(MemoryLevers(checkpoint="cascade", offload=True))
+    kspace, mask, acs = batch(net.num_adj_slices)
+    net(kspace, mask, acs).sum().backward()
+    assert packed == [tuple(kspace.shape)] * len(net.cascades)
