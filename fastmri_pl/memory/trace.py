@@ -1,0 +1,200 @@
+"""Trace training steps or an inference pass of a module and report its GPU-equivalent memory.
+
+Everything (module, optimizer, batch) is built inside the tracker so that parameters, gradients, optimizer
+state and the batch are counted, under `FakeTensorMode` by default so that no memory is touched and a
+full-size model traces on a laptop. The step follows Lightning's automatic optimisation: forward (under the
+precision's autocast), zero_grad, backward, optimizer step — so the previous step's gradients are still alive
+during the next forward, as they are in a real `Trainer.fit`.
+"""
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+from torch._subclasses.fake_tensor import FakeTensorMode
+
+from fastmri_pl.memory.offload import host_offload_accounting
+from fastmri_pl.memory.report import MemoryReport
+from fastmri_pl.memory.tracker import LiveStorageTracker
+
+PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
+
+Batch = dict[str, Any]
+
+
+class TrainableModule(Protocol):
+    """What the tracer needs of a module; `ReconModule` provides exactly this."""
+
+    def compute_loss(self, batch: Batch) -> torch.Tensor: ...
+
+    def parameters(self) -> Iterator[nn.Parameter]: ...
+
+    def configure_optimizers(self) -> Any: ...
+
+
+def autocast_for(precision: str) -> contextlib.AbstractContextManager:
+    """CPU autocast standing in for the CUDA autocast of a Lightning precision.
+
+    Both mixed precisions use bf16 on CPU: fp16 has the same element size, and CPU autocast does not offer
+    fp16 everywhere. CPU and CUDA autocast cast nearly the same op lists (convolutions and matmuls to 16 bit).
+    The GradScaler of "16-mixed" is not emulated: it scales a scalar loss and unscales gradients in place.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "32-true":
+        return contextlib.nullcontext()
+    return torch.autocast("cpu", dtype=torch.bfloat16)
+
+
+def first_optimizer(configured: Any) -> torch.optim.Optimizer:
+    """The optimizer in whatever `configure_optimizers` returned (an optimizer, dict, list or tuple)."""
+    if isinstance(configured, torch.optim.Optimizer):
+        return configured
+    if isinstance(configured, dict) and "optimizer" in configured:
+        return first_optimizer(configured["optimizer"])
+    if isinstance(configured, list | tuple) and configured:
+        return first_optimizer(configured[0])
+    raise ValueError(f"configure_optimizers returned no optimizer: {configured!r}")
+
+
+def prefer_foreach(optimizer: torch.optim.Optimizer) -> None:
+    """Pick the multi-tensor implementation where the optimizer was left to choose, as it does on CUDA.
+
+    On CPU the default is the per-parameter loop; on CUDA it is `foreach`, whose temporaries (e.g. AdamW's
+    square roots of all second moments at once) are a real part of the step's peak.
+    """
+    for group in optimizer.param_groups:
+        if group.get("foreach", False) is None and not group.get("fused"):
+            group["foreach"] = True
+
+
+def call_with_batch(module: Any, batch: Batch) -> Any:
+    """Inference as `ReconModule.forward(batch)` does it."""
+    return module(batch)
+
+
+def trace_training_step(
+    build_module: Callable[[], TrainableModule],
+    batch_factory: Callable[[], Batch],
+    *,
+    fake: bool = True,
+    steps: int = 2,
+    precision: str = "32-true",
+    top_k: int = 10,
+    cuda_foreach: bool = True,
+) -> MemoryReport:
+    """Run `steps` full training steps (two by default, so the optimizer state exists) and report memory.
+
+    Phases: "setup" (module, optimizer, batch), "forward", "backward" (zero_grad + backward), "optimizer".
+    cuda_foreach: let optimizers that choose their implementation pick `foreach`, as they would on CUDA.
+    """
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    autocast = autocast_for(precision)
+    started = time.perf_counter()
+    with _tracing(fake, top_k) as tracker:
+        with tracker.phase("setup"):
+            module = build_module()
+            optimizer = first_optimizer(module.configure_optimizers())
+            batch = batch_factory()
+        if cuda_foreach:
+            prefer_foreach(optimizer)
+        _annotate(tracker, module, batch)
+        _label_gradients(tracker, module)
+        _set_mode(module, training=True)
+        for _ in range(steps):
+            with tracker.phase("forward"), autocast:
+                loss = module.compute_loss(batch)
+            with tracker.phase("backward"):
+                optimizer.zero_grad()
+                loss.backward()
+            with tracker.phase("optimizer"):
+                optimizer.step()
+            tracker.label(_state_tensors(optimizer), "optimizer state")
+            del loss
+        return _report("training", precision, fake, tracker, module, batch, started)
+
+
+def trace_inference(
+    build_module: Callable[[], Any],
+    batch_factory: Callable[[], Batch],
+    *,
+    fake: bool = True,
+    precision: str = "32-true",
+    top_k: int = 10,
+    forward: Callable[[Any, Batch], Any] = call_with_batch,
+) -> MemoryReport:
+    """One forward pass in eval mode under `torch.no_grad()`; phases "setup" and "forward"."""
+    autocast = autocast_for(precision)
+    started = time.perf_counter()
+    with _tracing(fake, top_k) as tracker:
+        with tracker.phase("setup"):
+            module = build_module()
+            batch = batch_factory()
+        _annotate(tracker, module, batch)
+        _set_mode(module, training=False)
+        with tracker.phase("forward"), torch.no_grad(), autocast:
+            output = forward(module, batch)
+        del output
+        return _report("inference", precision, fake, tracker, module, batch, started)
+
+
+@contextmanager
+def _tracing(fake: bool, top_k: int) -> Iterator[LiveStorageTracker]:
+    """The tracker, above a FakeTensorMode when `fake` so that it sees fake outputs; host offload apart."""
+    tensors = FakeTensorMode(allow_non_fake_inputs=True) if fake else contextlib.nullcontext()
+    with tensors, LiveStorageTracker(top_k=top_k) as tracker, host_offload_accounting(tracker):
+        yield tracker
+
+
+def _annotate(tracker: LiveStorageTracker, module: Any, batch: Batch) -> None:
+    tracker.label(module.parameters(), "parameters")
+    tracker.label((v for v in batch.values() if isinstance(v, torch.Tensor)), "batch")
+    if isinstance(module, nn.Module):
+        tracker.watch_modules(module)
+
+
+def _label_gradients(tracker: LiveStorageTracker, module: TrainableModule) -> None:
+    """Label each gradient as soon as autograd has accumulated it."""
+    for parameter in module.parameters():
+        if parameter.requires_grad:
+            parameter.register_post_accumulate_grad_hook(lambda p: tracker.label([p.grad], "gradients"))
+
+
+def _set_mode(module: Any, training: bool) -> None:
+    if isinstance(module, nn.Module):
+        module.train(training)
+
+
+def _state_tensors(optimizer: torch.optim.Optimizer) -> Iterator[torch.Tensor]:
+    for state in optimizer.state.values():
+        yield from (value for value in state.values() if isinstance(value, torch.Tensor))
+
+
+def _report(
+    kind: str,
+    precision: str,
+    fake: bool,
+    tracker: LiveStorageTracker,
+    module: Any,
+    batch: Batch,
+    started: float,
+) -> MemoryReport:
+    parameters = list(module.parameters())
+    return MemoryReport(
+        kind=kind,
+        precision=precision,
+        fake=fake,
+        peak=tracker.peak,
+        phases=tracker.phase_peaks,
+        parameters=sum(p.numel() for p in parameters),
+        parameter_bytes=sum(p.numel() * p.element_size() for p in parameters),
+        resident=tracker.snapshot(),
+        inputs={key: tuple(value.shape) for key, value in batch.items() if isinstance(value, torch.Tensor)},
+        seconds=time.perf_counter() - started,
+        host_peak_bytes=tracker.host_peak,
+    )
