@@ -1,0 +1,123 @@
+"""`python -m fastmri_pl.evaluate data=snu data.root=ROOT recon_dir=OUT`: reconstructions vs targets.
+
+Checks every pair first (a missing file, key or wrong shape stops the run with exit code 2 before any work),
+then scores each volume, prints the table, writes OUT/metrics.json, OUT/metrics_per_volume.csv and the PNGs
+under OUT/figures/, and hands metrics and pictures to the configured loggers.
+"""
+
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import hydra
+from lightning.pytorch.loggers import Logger
+from omegaconf import DictConfig
+
+from fastmri_pl import factory
+from fastmri_pl.data.errors import DataError
+from fastmri_pl.evaluation.figures import GalleryRow, save_ssim_per_slice, save_worst_gallery
+from fastmri_pl.evaluation.pairs import check_pair, find_pairs, read_volume
+from fastmri_pl.evaluation.records import write_metrics_json, write_per_volume_csv
+from fastmri_pl.evaluation.scoring import VolumeScore, score_volume, summarize, worst_slices
+from fastmri_pl.evaluation.table import print_summary
+from fastmri_pl.mri.foreground import snu_foreground_mask
+
+FIGURES_DIR = "figures"
+
+
+def _gallery_rows(scores: list[VolumeScore], group: str, layout: str, count: int) -> list[GalleryRow]:
+    rows = []
+    for score, index in worst_slices(scores, group, count):
+        volume = read_volume(score.pair, layout, slices=slice(index, index + 1))
+        target = volume.target[0]
+        rows.append(
+            GalleryRow(
+                label=f"{score.pair.name} #{index}\nSSIM {score.slice_ssim[index]:.4f}",
+                recon=volume.recon[0],
+                target=target,
+                max_value=volume.max_value,
+                zero_filled=None if volume.zero_filled is None else volume.zero_filled[0],
+                mask=snu_foreground_mask(target) if layout == "snu" else None,
+            )
+        )
+    return rows
+
+
+def draw_figures(figures_dir: Path, scores: list[VolumeScore], layout: str, num_worst: int) -> list[Path]:
+    """SSIM per slice, and per group a gallery of its `num_worst` worst slices (none when num_worst is 0)."""
+    paths = [save_ssim_per_slice(figures_dir / "ssim_per_slice.png", scores)]
+    if num_worst > 0:
+        for group in dict.fromkeys(score.pair.group for score in scores):
+            rows = _gallery_rows(scores, group, layout, num_worst)
+            title = f"{group}: {len(rows)} worst slices"
+            paths.append(save_worst_gallery(figures_dir / f"worst_{group}.png", title, rows))
+    return paths
+
+
+def log_results(
+    loggers: Sequence[Logger], summary: dict[str, dict[str, float | int]], figures: list[Path]
+) -> None:
+    """Metrics to every logger; pictures to those that take images (W&B), the files stay for the others."""
+    metrics = {
+        f"eval/{group}/{name}": float(value)
+        for group, row in summary.items()
+        for name, value in row.items()
+        if math.isfinite(value)
+    }
+    for logger in loggers:
+        logger.log_metrics(metrics)
+        if hasattr(logger, "log_image"):
+            for figure in figures:
+                logger.log_image(key=f"eval/{figure.stem}", images=[str(figure)])
+        logger.save()
+        logger.finalize("success")
+
+
+def evaluate(
+    root: str | Path,
+    recon_dir: str | Path,
+    layout: str,
+    split: str = "leaderboard",
+    num_worst: int = 4,
+    loggers: Sequence[Logger] = (),
+) -> dict[str, dict[str, float | int]]:
+    """Score every reconstruction under recon_dir against its target under root/split; returns the summary."""
+    recon_dir = Path(recon_dir)
+    pairs = find_pairs(root, recon_dir, layout, split)
+    for pair in pairs:
+        check_pair(pair, layout)
+    scores = [score_volume(pair, read_volume(pair, layout), layout) for pair in pairs]
+    summary = summarize(scores)
+    write_metrics_json(recon_dir, summary)
+    write_per_volume_csv(recon_dir, scores)
+    figures = draw_figures(recon_dir / FIGURES_DIR, scores, layout, num_worst)
+    rule = "masked SSIM (SNU leaderboard)" if layout == "snu" else "SSIM (fastMRI)"
+    print_summary(summary, title=f"{recon_dir} vs {Path(root) / split}: {rule}")
+    log_results(loggers, summary, figures)
+    return summary
+
+
+def run(cfg: DictConfig) -> dict[str, dict[str, float | int]]:
+    """The evaluation a composed `conf/evaluate.yaml` describes."""
+    return evaluate(
+        root=cfg.data.root,
+        recon_dir=cfg.recon_dir,
+        layout=cfg.layout,
+        split=cfg.split,
+        num_worst=cfg.num_worst,
+        loggers=factory.build_loggers(cfg),
+    )
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
+def main(cfg: DictConfig) -> None:
+    try:
+        run(cfg)
+    except DataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

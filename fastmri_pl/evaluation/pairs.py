@@ -1,0 +1,117 @@
+"""Find reconstruction / target file pairs in both layouts and read them, refusing files that do not match.
+
+SNU: targets `<root>/<split>/<acc>/image/<name>.h5` (`image_label`, attrs `max`, `image_input` zero-filled),
+reconstructions `<recon_dir>/<acc>/<name>.h5`. fastMRI: targets `<root>/<split>/<name>.h5`
+(`reconstruction_rss`, data range = the volume's max), reconstructions `<recon_dir>/<name>.h5`, all in one
+group named after the split. Reconstructions hold `reconstruction` with exactly the target's shape.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+
+from fastmri_pl.data.errors import DataError
+
+LAYOUTS = ("snu", "fastmri")
+TARGET_KEYS = {"snu": "image_label", "fastmri": "reconstruction_rss"}
+ZERO_FILLED_KEY = "image_input"
+RECON_KEY = "reconstruction"
+
+
+@dataclass(frozen=True)
+class VolumePair:
+    """One volume to score: its group (acceleration folder, or the split for fastMRI) and both files."""
+
+    group: str
+    name: str
+    target_path: Path
+    recon_path: Path
+
+
+@dataclass(frozen=True)
+class Volume:
+    """Slices of one volume as float32 (S, H, W) tensors; zero_filled only where the file has it."""
+
+    recon: torch.Tensor
+    target: torch.Tensor
+    max_value: float
+    zero_filled: torch.Tensor | None = None
+
+
+def _check_layout(layout: str) -> None:
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+
+
+def find_pairs(root: str | Path, recon_dir: str | Path, layout: str, split: str) -> list[VolumePair]:
+    """Every target volume under root/split with the reconstruction it must have, by group and name."""
+    _check_layout(layout)
+    split_dir, recon_dir = Path(root) / split, Path(recon_dir)
+    if not split_dir.is_dir():
+        raise DataError(split_dir, "no such folder (check data.root and split)")
+    if layout == "snu":
+        pairs = [
+            VolumePair(acc_dir.name, target.name, target, recon_dir / acc_dir.name / target.name)
+            for acc_dir in sorted(p for p in split_dir.iterdir() if p.is_dir())
+            for target in sorted((acc_dir / "image").glob("*.h5"))
+        ]
+        expected = "<acc>/image/*.h5 target files"
+    else:
+        pairs = [VolumePair(split, t.name, t, recon_dir / t.name) for t in sorted(split_dir.glob("*.h5"))]
+        expected = "*.h5 target files"
+    if not pairs:
+        raise DataError(split_dir, f"holds no {expected} for the {layout} layout")
+    return pairs
+
+
+def _dataset(file: h5py.File, key: str, path: Path) -> h5py.Dataset:
+    if key not in file:
+        raise DataError(path, f"has no '{key}' dataset (found: {sorted(file.keys())})")
+    return file[key]
+
+
+def check_pair(pair: VolumePair, layout: str) -> None:
+    """Fail before scoring when a reconstruction is missing, lacks its key or has a wrong shape / dtype."""
+    _check_layout(layout)
+    if not pair.recon_path.is_file():
+        raise DataError(pair.recon_path, f"missing reconstruction for target {pair.target_path}")
+    with h5py.File(pair.target_path, "r") as target_file, h5py.File(pair.recon_path, "r") as recon_file:
+        target = _dataset(target_file, TARGET_KEYS[layout], pair.target_path)
+        recon = _dataset(recon_file, RECON_KEY, pair.recon_path)
+        if recon.shape != target.shape:
+            raise DataError(
+                pair.recon_path,
+                f"'{RECON_KEY}' has shape {recon.shape} but target {pair.target_path.name} has"
+                f" {target.shape} (slices, height, width)",
+            )
+        if recon.dtype.kind != "f":
+            raise DataError(pair.recon_path, f"'{RECON_KEY}' must be real floating point, got {recon.dtype}")
+        if layout == "snu" and "max" not in target_file.attrs:
+            raise DataError(pair.target_path, "has no 'max' attribute (the SSIM data range)")
+
+
+def read_volume(pair: VolumePair, layout: str, slices: slice = slice(None)) -> Volume:
+    """The selected slices of a checked pair (see `check_pair`); max_value is the whole volume's."""
+    with h5py.File(pair.target_path, "r") as target_file, h5py.File(pair.recon_path, "r") as recon_file:
+        target_data = target_file[TARGET_KEYS[layout]]
+        if layout == "snu":
+            max_value = float(target_file.attrs["max"])
+            target = target_data[slices]
+        else:
+            whole = target_data[()]
+            max_value, target = float(whole.max()), whole[slices]
+        zero_filled = target_file[ZERO_FILLED_KEY][slices] if ZERO_FILLED_KEY in target_file else None
+        recon = recon_file[RECON_KEY][slices]
+    return Volume(
+        recon=_as_tensor(recon),
+        target=_as_tensor(target),
+        max_value=max_value,
+        zero_filled=None if zero_filled is None else _as_tensor(zero_filled),
+    )
+
+
+def _as_tensor(array: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(array, dtype=np.float32))
