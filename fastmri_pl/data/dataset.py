@@ -1,0 +1,54 @@
+"""A map-style dataset of (volume, slice) samples, so Lightning's DistributedSampler splits it under DDP."""
+
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+from fastmri_pl.data.transforms import MaskChooser, adjacent_slice_indices, build_sample
+from fastmri_pl.data.volumes import Volume, read_kspace_slices, read_target
+
+
+class ReconDataset(Dataset):
+    """Every slice of every volume; `__getitem__` reads the centre slice's neighbours and its target.
+
+    Files are opened per sample, so workers never share an HDF5 handle. The epoch lives in a shared-memory
+    tensor: `set_epoch` in the main process is seen by worker processes, persistent ones included.
+    """
+
+    def __init__(
+        self,
+        volumes: list[Volume],
+        num_adj_slices: int = 1,
+        mask_chooser: MaskChooser | None = None,
+        random_masks: bool = False,
+    ) -> None:
+        adjacent_slice_indices(0, 1, num_adj_slices)  # validates num_adj_slices early
+        self.volumes = volumes
+        self.num_adj_slices = num_adj_slices
+        self.mask_chooser = mask_chooser or MaskChooser()
+        self.random_masks = random_masks
+        self.samples = [(v, s) for v, volume in enumerate(volumes) for s in range(volume.num_slices)]
+        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
+
+    def set_epoch(self, epoch: int) -> None:
+        self._epoch.fill_(epoch)
+
+    @property
+    def epoch(self) -> int:
+        return int(self._epoch)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        volume_index, slice_num = self.samples[index]
+        volume = self.volumes[volume_index]
+        # Random masks draw from the worker's torch RNG (reseeded per worker and epoch by the DataLoader).
+        seed = int(torch.randint(0, 2**62, ())) if self.random_masks else slice_num
+        generator = torch.Generator().manual_seed(seed)
+        mask, acceleration = self.mask_chooser(volume, self.epoch, generator)
+        indices = adjacent_slice_indices(slice_num, volume.num_slices, self.num_adj_slices)
+        kspace = read_kspace_slices(volume, indices)
+        target = read_target(volume, slice_num)
+        return build_sample(kspace, mask, target, volume, slice_num, acceleration)
