@@ -4,7 +4,7 @@ import torch
 
 
 def center_crop(x: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
-    """Crop the last two axes to `shape` around the centre (fastMRI convention: start at (size - crop) // 2)."""
+    """Crop the last two axes to `shape` around the centre (fastMRI: start at (size - crop) // 2)."""
     h, w = x.shape[-2:]
     ch, cw = int(shape[0]), int(shape[1])
     if ch > h or cw > w:

@@ -1,0 +1,1 @@
+"""Lightning callbacks selected by `conf/callbacks/*` (memory budget and peak, images, throughput)."""

@@ -1,0 +1,62 @@
+"""Turns a composed Hydra config into the objects a run needs (train, reconstruct, memory, bench)."""
+
+from typing import Any
+
+import lightning as L
+from hydra.utils import instantiate
+from lightning.pytorch.loggers import Logger
+from lightning.pytorch.utilities import rank_zero_info
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from fastmri_pl.models.levers import MemoryLevers
+from fastmri_pl.module import ReconModule
+
+
+def build_levers(cfg: DictConfig) -> MemoryLevers:
+    """The profile's memory levers (`hardware.levers`); `auto` asks the planner for `hardware.memory_gb`.
+
+    `auto` plans for `hardware.levers_auto_shape` (coils, height, width; the SNU brain shape by default) with
+    the model's adjacent slices, and logs the choice.
+    """
+    if isinstance(cfg.hardware.levers, str):
+        from fastmri_pl.memory.auto import auto_levers  # the planner imports this module
+
+        levers = auto_levers(cfg)
+        rank_zero_info(f"hardware.levers=auto chose {levers}")
+        return levers
+    return MemoryLevers(**OmegaConf.to_container(cfg.hardware.levers, resolve=True))
+
+
+def build_net(cfg: DictConfig) -> nn.Module:
+    return instantiate(cfg.model.net, levers=build_levers(cfg))
+
+
+def build_module(cfg: DictConfig) -> ReconModule:
+    return ReconModule(
+        net=build_net(cfg),
+        optimizer=instantiate(cfg.model.optimizer) if cfg.model.get("optimizer") else None,
+        scheduler=instantiate(cfg.model.scheduler) if cfg.model.get("scheduler") else None,
+        loss=cfg.model.loss,
+    )
+
+
+def build_datamodule(cfg: DictConfig) -> L.LightningDataModule:
+    return instantiate(cfg.data)
+
+
+def build_callbacks(cfg: DictConfig) -> list[L.Callback]:
+    return [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+
+
+def build_loggers(cfg: DictConfig) -> list[Logger]:
+    return [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
+
+
+def build_trainer(cfg: DictConfig, callbacks: list[L.Callback], loggers: list[Logger]) -> L.Trainer:
+    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+
+
+def resolved(cfg: DictConfig) -> dict[str, Any]:
+    """The config as plain, resolved containers (for loggers and summaries)."""
+    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]

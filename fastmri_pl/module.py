@@ -1,0 +1,103 @@
+"""ReconModule: any reconstruction network trained with an image loss against the centre slice's target."""
+
+from collections.abc import Callable
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+
+from fastmri_pl.losses import build_loss
+from fastmri_pl.models.zero_filled import ZeroFilled
+from fastmri_pl.mri.crop import center_crop
+from fastmri_pl.mri.ssim import ssim
+from fastmri_pl.volume_metrics import VolumeMetrics
+
+OptimizerFactory = Callable[..., torch.optim.Optimizer]
+SchedulerFactory = Callable[..., Any]
+
+
+class ReconModule(L.LightningModule):
+    """Wraps a network with its loss, optimiser, scheduler and per-volume validation metrics.
+
+    Validation logs `val/ssim|psnr|nmse` (and per acceleration `..._acc4`) for the model and `val_zf/...` for
+    zero-filled, so every dashboard shows how far the model is above the baseline.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        optimizer: OptimizerFactory | None = None,
+        scheduler: SchedulerFactory | None = None,
+        loss: str = "ssim",
+    ) -> None:
+        super().__init__()
+        self.net = net
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.loss_name = loss
+        self.loss_fn = build_loss(loss)
+        self.zero_filled = ZeroFilled(self.num_adj_slices)
+        self.val_metrics = VolumeMetrics()
+        self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"])
+
+    @property
+    def num_adj_slices(self) -> int:
+        return int(getattr(self.net, "num_adj_slices", 1))
+
+    @property
+    def has_trainable_parameters(self) -> bool:
+        return any(p.requires_grad for p in self.net.parameters())
+
+    def forward(self, batch: dict[str, Any]) -> torch.Tensor:
+        """The network's centre-slice image, cropped to the target's size (B, h, w)."""
+        image = self.net(batch["masked_kspace"], batch["mask"], batch["num_low_frequencies"])
+        return center_crop(image, batch["target"].shape[-2:])
+
+    def compute_loss(self, batch: dict[str, Any]) -> torch.Tensor:
+        """The training objective of one batch; also what the memory estimator traces."""
+        return self.loss_fn(self(batch), batch["target"], batch["max_value"])
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        loss = self.compute_loss(batch)
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch["target"].shape[0])
+        return loss
+
+    def on_validation_epoch_start(self) -> None:
+        self.val_metrics.reset()
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        target, max_value = batch["target"].float(), batch["max_value"].float()
+        prediction = self(batch).float()
+        zero_filled = center_crop(
+            self.zero_filled(batch["masked_kspace"], batch["mask"], batch["num_low_frequencies"]),
+            target.shape[-2:],
+        )
+        loss = self.loss_fn(prediction, target, max_value)
+        self.log("val/loss", loss, batch_size=target.shape[0], sync_dist=True)
+        for method, image in (("val", prediction), ("val_zf", zero_filled)):
+            slice_ssim = ssim(image, target, max_value, reduction="none")
+            for i, fname in enumerate(batch["fname"]):
+                self.val_metrics.update(
+                    method,
+                    fname,
+                    float(batch["acceleration"][i]),
+                    float(max_value[i]),
+                    float(slice_ssim[i]),
+                    image[i],
+                    target[i],
+                )
+
+    def on_validation_epoch_end(self) -> None:
+        self.val_metrics.sync()
+        for name, value in self.val_metrics.compute().items():
+            self.log(name, value)  # identical on every rank after sync()
+
+    def configure_optimizers(self) -> Any:
+        if not self.has_trainable_parameters or self.optimizer_factory is None:
+            return None
+        optimizer = self.optimizer_factory(params=[p for p in self.parameters() if p.requires_grad])
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer=optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}

@@ -1,0 +1,66 @@
+"""The run folder's guard rails (resume, no overwrite) and the summary printed when training ends."""
+
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.loggers import CSVLogger, WandbLogger
+from omegaconf import DictConfig
+from rich.console import Console
+from rich.table import Table
+
+from fastmri_pl.data.errors import DataError
+
+
+def checkpoint_dir(cfg: DictConfig) -> Path:
+    return Path(cfg.paths.output_dir) / "checkpoints"
+
+
+def resolve_ckpt_path(cfg: DictConfig) -> str | None:
+    """`ckpt_path=last` -> this run folder's last.ckpt, which must exist; any other value must be a file."""
+    if cfg.ckpt_path is None:
+        return None
+    path = checkpoint_dir(cfg) / "last.ckpt" if cfg.ckpt_path == "last" else Path(cfg.ckpt_path)
+    if not path.is_file():
+        hint = " (resume in the killed run's folder: hydra.run.dir=<that folder> ckpt_path=last)"
+        raise DataError(path, "no checkpoint to resume from" + (hint if cfg.ckpt_path == "last" else ""))
+    return str(path)
+
+
+def check_output_folder(cfg: DictConfig, resuming: bool) -> None:
+    """Refuse to start a fresh run in a folder that already holds checkpoints: they would be overwritten."""
+    folder = checkpoint_dir(cfg)
+    if not resuming and folder.is_dir() and any(folder.glob("*.ckpt")):
+        raise DataError(
+            folder, "already holds checkpoints; resume with ckpt_path=last or choose another hydra.run.dir"
+        )
+
+
+def _logger_locations(trainer: L.Trainer) -> list[tuple[str, str]]:
+    rows = []
+    for logger in trainer.loggers:
+        if isinstance(logger, WandbLogger):
+            rows.append(("W&B run", str(Path(logger.experiment.dir).parent)))
+        elif isinstance(logger, CSVLogger):
+            rows.append(("CSV metrics", str(Path(logger.log_dir) / "metrics.csv")))
+    return rows
+
+
+def print_summary(cfg: DictConfig, trainer: L.Trainer, metrics: dict[str, float]) -> None:
+    """Where the checkpoint, logs and W&B run are, and validation SSIM of the model next to zero-filled."""
+    console = Console()
+    where = Table(title="run", show_header=False)
+    where.add_row("output folder", str(cfg.paths.output_dir))
+    callback = trainer.checkpoint_callback
+    if callback is not None and callback.best_model_path:
+        where.add_row("best checkpoint", callback.best_model_path)
+        where.add_row("last checkpoint", str(Path(callback.dirpath) / "last.ckpt"))
+    for name, location in _logger_locations(trainer):
+        where.add_row(name, location)
+    console.print(where)
+    scores = Table(title="validation (mean over volumes)")
+    for column in ("metric", "model", "zero-filled"):
+        scores.add_column(column)
+    for key in sorted(k for k in metrics if k.startswith("val/") and k != "val/loss" and "volumes" not in k):
+        zero_filled = metrics.get(key.replace("val/", "val_zf/", 1))
+        scores.add_row(key[4:], f"{metrics[key]:.4f}", "" if zero_filled is None else f"{zero_filled:.4f}")
+    console.print(scores)

@@ -1,0 +1,46 @@
+"""`python -m fastmri_pl.train`: compose the config, build the parts, fit, validate the best checkpoint."""
+
+import sys
+
+import hydra
+import lightning as L
+from omegaconf import DictConfig
+
+from fastmri_pl import factory
+from fastmri_pl.data.errors import DataError
+from fastmri_pl.run_summary import check_output_folder, print_summary, resolve_ckpt_path
+
+
+def train(cfg: DictConfig) -> float | None:
+    """Fits the model and returns the best validation SSIM (the value Hydra sweepers optimise)."""
+    L.seed_everything(cfg.seed, workers=True)
+    ckpt_path = resolve_ckpt_path(cfg)
+    check_output_folder(cfg, resuming=ckpt_path is not None)
+    datamodule = factory.build_datamodule(cfg)
+    module = factory.build_module(cfg)
+    loggers = factory.build_loggers(cfg)
+    trainer = factory.build_trainer(cfg, factory.build_callbacks(cfg), loggers)
+    for logger in loggers:
+        logger.log_hyperparams(factory.resolved(cfg))
+    if module.has_trainable_parameters:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    best_path = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    metrics = trainer.callback_metrics
+    if cfg.validate_best:
+        results = trainer.validate(module, datamodule=datamodule, ckpt_path=best_path or None, verbose=False)
+        metrics = results[0] if results else metrics
+    print_summary(cfg, trainer, {k: float(v) for k, v in metrics.items()})
+    return float(metrics["val/ssim"]) if "val/ssim" in metrics else None
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    try:
+        return train(cfg)
+    except DataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

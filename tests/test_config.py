@@ -1,0 +1,88 @@
+"""Every option of every group composes and resolves; models instantiate; CLI errors are Hydra's own."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import OmegaConf, open_dict
+
+from fastmri_pl import factory
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+GROUPS = [
+    "data",
+    "model",
+    "hardware",
+    "logger",
+    "callbacks",
+    "paths",
+    "experiment",
+    "debug",
+    "hparams_search",
+]
+
+
+def group_options() -> list[tuple[str, str]]:
+    return [(g, p.stem) for g in GROUPS for p in sorted((CONF / g).glob("*.yaml"))]
+
+
+def compose_train(overrides: list[str]):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(
+            "train",
+            overrides=[*overrides, "paths.output_dir=/tmp/fastmri_pl_compose"],
+            return_hydra_config=True,
+        )
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]  # its sweep keys only resolve inside a multirun
+    return cfg
+
+
+@pytest.mark.parametrize(("group", "option"), group_options())
+def test_every_group_option_composes_and_resolves(group: str, option: str) -> None:
+    cfg = compose_train([f"{group}={option}"])
+    container = OmegaConf.to_container(cfg, resolve=True)
+    assert container["trainer"]["precision"] == container["hardware"]["precision"]
+    assert container["data"]["num_adj_slices"] == container["model"]["num_adj_slices"]
+
+
+def test_every_group_has_options() -> None:
+    options = group_options()
+    for group in ("data", "model", "hardware", "logger", "callbacks", "paths", "experiment", "debug"):
+        assert any(g == group for g, _ in options), group
+
+
+@pytest.mark.parametrize("model", sorted(p.stem for p in (CONF / "model").glob("*.yaml")))
+def test_every_model_instantiates_with_levers(model: str) -> None:
+    cfg = compose_train([f"model={model}", "hardware=gtx1080"])
+    module = factory.build_module(cfg)
+    assert module.num_adj_slices == cfg.model.num_adj_slices
+    if hasattr(module.net, "levers"):
+        assert module.net.levers == factory.build_levers(cfg)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "fastmri_pl.train", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_cfg_job_shows_gtx1080_precision() -> None:
+    result = run_cli("--cfg", "job", "hardware=gtx1080")
+    assert result.returncode == 0, result.stderr
+    job = OmegaConf.create(result.stdout)
+    assert job.hardware.precision == "16-mixed"
+    assert "precision: 16-mixed" in result.stdout
+    assert job.trainer.precision == "16-mixed"
+    assert job.hardware.memory_gb == 8
+
+
+def test_unknown_option_fails_with_hydra_choices() -> None:
+    result = run_cli("model=no_such_model")
+    assert result.returncode != 0
+    assert "Could not find 'model/no_such_model'" in result.stderr
+    assert "Available options" in result.stderr and "varnet_small" in result.stderr
