@@ -1,0 +1,25 @@
+"""`hardware.levers=auto`: the planner's choice for the profile's budget and the data's shape."""
+
+from omegaconf import DictConfig
+
+from fastmri_pl.memory.batch import BatchShape
+from fastmri_pl.memory.planner import plan
+from fastmri_pl.models.levers import MemoryLevers
+
+# the SNU FastMRI Challenge brain k-space, the largest shape the profiles are made for
+DEFAULT_AUTO_SHAPE = {"coils": 16, "height": 768, "width": 396}
+
+
+def auto_levers(cfg: DictConfig, margin_gib: float = 1.0) -> MemoryLevers:
+    """Levers for `hardware.memory_gb` at `hardware.levers_auto_shape` (or the SNU brain shape)."""
+    if cfg.hardware.levers != "auto":
+        raise ValueError(f"hardware.levers must be a mapping or 'auto', got {cfg.hardware.levers!r}")
+    if cfg.hardware.get("memory_gb") is None:
+        raise ValueError("hardware.levers=auto needs hardware.memory_gb (the budget to plan for)")
+    sizes = {**DEFAULT_AUTO_SHAPE, **(cfg.hardware.get("levers_auto_shape") or {})}
+    shape = BatchShape(
+        adj_slices=int(cfg.model.get("num_adj_slices", 1)),
+        batch_size=int(cfg.hardware.get("batch_size") or 1),
+        **{key: int(value) for key, value in sizes.items()},
+    )
+    return plan(cfg, shape, float(cfg.hardware.memory_gb), margin_gib).chosen.levers

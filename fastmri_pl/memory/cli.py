@@ -1,0 +1,114 @@
+"""`python -m fastmri_pl.memory`: the GPU-free estimate of a model x hardware profile, or a lever plan.
+
+Prints the phase peaks of one training step and of inference and what dominates the training peak, and
+writes them as JSON (`memory.output`). With `memory.plan=true` (or `hardware.levers=auto`) it searches the
+lever settings for `hardware.memory_gb` and prints the candidate table and the winner.
+"""
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig
+
+from fastmri_pl.memory.batch import BatchShape
+from fastmri_pl.memory.compose import estimate_composed
+from fastmri_pl.memory.estimate import Estimate, estimate_full, gib
+from fastmri_pl.memory.planner import NoLeversFit, plan
+from fastmri_pl.memory.report import format_bytes
+from fastmri_pl.models.levers import MemoryLevers
+
+
+def batch_shape(cfg: DictConfig) -> BatchShape:
+    """The traced batch: `memory.coils/height/width/adj_slices/batch_size`."""
+    m = cfg.memory
+    return BatchShape(
+        coils=int(m.coils),
+        height=int(m.height),
+        width=int(m.width),
+        adj_slices=int(m.adj_slices),
+        batch_size=int(m.get("batch_size") or 1),
+    )
+
+
+def profile_levers(cfg: DictConfig) -> MemoryLevers | None:
+    """The profile's levers, or None when they are `auto` (left to the planner)."""
+    levers = cfg.hardware.levers
+    if isinstance(levers, str):
+        if levers != "auto":
+            raise ValueError(f"hardware.levers must be a mapping or 'auto', got {levers!r}")
+        return None
+    return MemoryLevers(**levers)
+
+
+def describe(estimate: Estimate, shape: BatchShape) -> str:
+    """Phase peaks and what dominates the training peak, for a terminal."""
+    lines = [
+        f"{estimate.params:,} parameters; {estimate.precision}; levers {estimate.levers}; batch "
+        f"{shape.batch_size} x {shape.adj_slices} slices x {shape.coils} coils x "
+        f"{shape.height} x {shape.width}"
+        f" ({estimate.method} trace, {estimate.seconds:.0f} s)",
+        f"{'phase':<22}{'peak':>12}",
+    ]
+    lines += [f"{'train ' + name:<22}{format_bytes(nbytes):>12}" for name, nbytes in estimate.phases.items()]
+    lines += [
+        f"{'train (overall)':<22}{format_bytes(estimate.train_peak):>12}",
+        f"{'host (offload)':<22}{format_bytes(estimate.host_peak):>12}",
+        f"{'inference':<22}{format_bytes(estimate.infer_peak):>12}",
+        "dominating the training peak:",
+    ]
+    lines += [f"  {format_bytes(nbytes):>12}  {source}" for source, nbytes in estimate.dominates]
+    return "\n".join(lines)
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Estimate (or plan), print, and return the JSON document."""
+    shape = batch_shape(cfg)
+    levers = profile_levers(cfg)
+    document: dict[str, Any] = {
+        "model": cfg.model.net._target_.rsplit(".", 1)[-1],
+        "shape": {
+            "batch": shape.batch_size,
+            "adj_slices": shape.adj_slices,
+            "coils": shape.coils,
+            "height": shape.height,
+            "width": shape.width,
+        },
+    }
+    if cfg.memory.plan or levers is None:
+        budget = cfg.hardware.memory_gb
+        if budget is None:
+            raise ValueError("planning needs a budget: hardware.memory_gb is null in this profile")
+        chosen_plan = plan(
+            cfg, shape, float(budget), float(cfg.memory.margin_gib), exhaustive=bool(cfg.memory.exhaustive)
+        )
+        print(chosen_plan.table())
+        print(f"chosen: {chosen_plan.chosen.levers} — {chosen_plan.reason}")
+        estimate = chosen_plan.chosen.estimate
+        document.update(chosen_plan.as_json())
+    else:
+        method = {"full": estimate_full, "composed": estimate_composed}[cfg.memory.method]
+        estimate = method(cfg, shape, levers, int(cfg.memory.steps))
+    print(describe(estimate, shape))
+    document.update(estimate.as_json())
+    document["train_peak_gib"] = gib(estimate.train_peak)
+    if cfg.memory.output:
+        path = Path(cfg.memory.output)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(document, indent=2) + "\n")
+        print(f"wrote {path}")
+    return document
+
+
+CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="memory")
+def main(cfg: DictConfig) -> None:
+    try:
+        run(cfg)
+    except NoLeversFit as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None

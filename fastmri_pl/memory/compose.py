@@ -1,0 +1,93 @@
+"""Fast estimates of an unrolled network: trace 2 and 3 cascades with one real sensitivity chunk, extrapolate.
+
+A full fake trace of the 12-cascade PromptMR at the SNU brain shape takes minutes here, mostly in the
+sensitivity net's loop over 80 coil images. Two facts make a short trace enough:
+- every sensitivity chunk does the same work on the same sizes, so tracing the last chunk for real and
+  standing in for the others with a copy of their output size (same outputs, same concatenation, same
+  gradient buffers) keeps the peak, which is reached inside one chunk;
+- cascades are identical and run one after another, so each phase's peak grows by a fixed amount per
+  cascade (its boundary k-space if checkpointed, or its activations if not, plus its parameters, gradients
+  and optimizer state): peak(N) = peak(2) + (N - 2) * (peak(3) - peak(2)).
+Two and three, not one and two: the first cascade is special (its input is the batch's k-space, which no
+cascade allocates), so one cascade would give a wrong slope. The extrapolation assumes the same part of the
+network dominates a phase at 2, 3 and N cascades; the tests check the composition against the full trace.
+"""
+
+import dataclasses
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from unittest import mock
+
+import torch
+from omegaconf import DictConfig
+
+from fastmri_pl.memory.batch import BatchShape
+from fastmri_pl.memory.estimate import Estimate, estimate_full
+from fastmri_pl.models import checkpointing
+from fastmri_pl.models.levers import MemoryLevers
+
+# modules that call `map_in_chunks` on their sensitivity U-Net
+SENSITIVITY_MODULES = ("fastmri_pl.models.promptmr_sensitivity", "fastmri_pl.models.varnet_sensitivity")
+
+
+def last_chunk_only(
+    fn: Callable[[torch.Tensor], torch.Tensor], batch: torch.Tensor, chunk_size: int, checkpoint_each: bool
+) -> torch.Tensor:
+    """`map_in_chunks` that runs `fn` on the last chunk only; the others become copies of their input.
+
+    Only valid where `fn` keeps its input's shape and dtype (the sensitivity U-Nets do).
+    """
+    total = batch.shape[0]
+    step = total if chunk_size <= 0 else min(chunk_size, total)
+    if step >= total:
+        return checkpointing.map_in_chunks(fn, batch, chunk_size, checkpoint_each)
+    starts = list(range(0, total, step))
+    parts = [batch[start : start + step].clone() for start in starts[:-1]]
+    parts.append(checkpointing.checkpointed(fn, batch[starts[-1] :], enabled=checkpoint_each))
+    return torch.cat(parts, dim=0)
+
+
+@contextmanager
+def one_sensitivity_chunk() -> Iterator[None]:
+    """While inside, sensitivity nets trace one real chunk (`last_chunk_only`)."""
+    with mock.patch(f"{SENSITIVITY_MODULES[0]}.map_in_chunks", last_chunk_only):
+        with mock.patch(f"{SENSITIVITY_MODULES[1]}.map_in_chunks", last_chunk_only):
+            yield
+
+
+TRACED_CASCADES = (2, 3)
+
+
+def extrapolate(low: int, high: int, count: int) -> int:
+    """The value at `count` cascades of a quantity worth `low` at 2 and `high` at 3 cascades."""
+    return low + (count - TRACED_CASCADES[0]) * (high - low)
+
+
+def estimate_composed(cfg: DictConfig, shape: BatchShape, levers: MemoryLevers, steps: int = 2) -> Estimate:
+    """`estimate_full`'s figures for `cfg.model.net.num_cascades` cascades from traces of 2 and 3.
+
+    Networks with at most 3 cascades are traced whole (still with one real sensitivity chunk).
+    """
+    count = int(cfg.model.net.num_cascades)
+    started = time.perf_counter()
+    with one_sensitivity_chunk():
+        if count <= TRACED_CASCADES[-1]:
+            return _composed(estimate_full(cfg, shape, levers, steps), started)
+        one, two = (estimate_full(cfg, shape, levers, steps, num_cascades=n) for n in TRACED_CASCADES)
+    return Estimate(
+        levers=levers,
+        precision=one.precision,
+        params=extrapolate(one.params, two.params, count),
+        train_peak=extrapolate(one.train_peak, two.train_peak, count),
+        infer_peak=extrapolate(one.infer_peak, two.infer_peak, count),
+        phases={name: extrapolate(one.phases[name], two.phases[name], count) for name in one.phases},
+        host_peak=extrapolate(one.host_peak, two.host_peak, count),
+        dominates=two.dominates,
+        method="composed",
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _composed(estimate: Estimate, started: float) -> Estimate:
+    return dataclasses.replace(estimate, method="composed", seconds=time.perf_counter() - started, reports=())

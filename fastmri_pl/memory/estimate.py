@@ -1,0 +1,91 @@
+"""One lever setting of a configured model, estimated: a training step and an inference pass on fake tensors.
+
+The module comes from `factory.build_module` with the lever setting merged into the config, so the estimate
+follows the code path training uses. `Estimate` is what the CLI prints and writes and what the planner ranks.
+"""
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from fastmri_pl import factory
+from fastmri_pl.memory.batch import BatchShape
+from fastmri_pl.memory.report import GIB, MemoryReport
+from fastmri_pl.memory.trace import trace_inference, trace_training_step
+from fastmri_pl.models.levers import MemoryLevers
+
+TRAINING_PHASES = ("forward", "backward", "optimizer")
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Peaks in bytes of one lever setting; `dominates` lists the largest sources at the training peak.
+
+    method: "full" (every op traced) or "composed" (see `memory.compose`).
+    """
+
+    levers: MemoryLevers
+    precision: str
+    params: int
+    train_peak: int
+    infer_peak: int
+    phases: dict[str, int]
+    host_peak: int
+    dominates: tuple[tuple[str, int], ...] = ()
+    method: str = "full"
+    seconds: float = 0.0
+    reports: tuple[MemoryReport, ...] = field(default=(), compare=False, repr=False)
+
+    def as_json(self) -> dict[str, Any]:
+        """The JSON fields of `python -m fastmri_pl.memory` (GiB, rounded to MiB)."""
+        return {
+            "levers": asdict(self.levers),
+            "precision": self.precision,
+            "params": self.params,
+            "train_peak_gib": gib(self.train_peak),
+            "infer_peak_gib": gib(self.infer_peak),
+            "host_gib": gib(self.host_peak),
+            "phases_gib": {name: gib(nbytes) for name, nbytes in self.phases.items()},
+            "dominates_gib": {source: gib(nbytes) for source, nbytes in self.dominates},
+            "method": self.method,
+            "seconds": round(self.seconds, 1),
+        }
+
+
+def gib(nbytes: int) -> float:
+    return round(nbytes / GIB, 6)
+
+
+def with_levers(cfg: DictConfig, levers: MemoryLevers, **model_overrides: Any) -> DictConfig:
+    """A copy of `cfg` whose profile uses `levers` (and whose `model.net` takes `model_overrides`)."""
+    merged = OmegaConf.merge(
+        cfg,
+        {"hardware": {"levers": asdict(levers)}, "model": {"net": model_overrides}},
+    )
+    assert isinstance(merged, DictConfig)
+    return merged
+
+
+def estimate_full(
+    cfg: DictConfig, shape: BatchShape, levers: MemoryLevers, steps: int = 2, **model_overrides: Any
+) -> Estimate:
+    """Trace `steps` training steps and one inference pass of the whole configured model with `levers`."""
+    run_cfg = with_levers(cfg, levers, **model_overrides)
+    precision = str(cfg.hardware.precision)
+    train = trace_training_step(
+        lambda: factory.build_module(run_cfg), shape, steps=steps, precision=precision
+    )
+    infer = trace_inference(lambda: factory.build_module(run_cfg), shape, precision=precision)
+    return Estimate(
+        levers=levers,
+        precision=precision,
+        params=train.parameters,
+        train_peak=train.peak_bytes,
+        infer_peak=infer.peak_bytes,
+        phases={name: train.phases[name].nbytes for name in TRAINING_PHASES if name in train.phases},
+        host_peak=train.host_peak_bytes,
+        dominates=train.peak.by_source[:6],
+        seconds=train.seconds + infer.seconds,
+        reports=(train, infer),
+    )

@@ -1,0 +1,57 @@
+"""`python -m fastmri_pl.memory`: the JSON it writes, and the OOM message built from the planner."""
+
+import json
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from fastmri_pl.memory.cli import CONFIG_DIR, run
+from fastmri_pl.memory.oom import oom_message
+
+SMALL = ["memory.coils=2", "memory.height=48", "memory.width=32"]
+
+
+def memory_cfg(*overrides: str):
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose("memory", overrides=["model=varnet_small", *SMALL, *overrides])
+
+
+def test_cli_writes_the_required_fields(tmp_path, capsys):
+    output = tmp_path / "estimate.json"
+    run(memory_cfg("hardware=gtx1080", "memory.method=composed", f"memory.output={output}"))
+    document = json.loads(output.read_text())
+    for key in (
+        "params",
+        "train_peak_gib",
+        "infer_peak_gib",
+        "host_gib",
+        "phases_gib",
+        "levers",
+        "precision",
+    ):
+        assert key in document, key
+    assert document["params"] > 100_000 and document["model"] == "VarNet"
+    assert 0 < document["infer_peak_gib"] < document["train_peak_gib"]
+    assert document["host_gib"] > 0  # gtx1080 offloads cascade boundaries
+    assert set(document["phases_gib"]) == {"forward", "backward", "optimizer"}
+    assert document["shape"] == {"batch": 1, "adj_slices": 1, "coils": 2, "height": 48, "width": 32}
+    printed = capsys.readouterr().out
+    assert "train backward" in printed and "dominating the training peak" in printed
+
+
+def test_oom_message_names_peak_budget_and_what_to_try():
+    message = oom_message(memory_cfg("hardware=rtx4070"), peak_bytes=11 * 2**30)
+    assert "11.00 GiB" in message and "12 GiB" in message
+    assert "hardware.levers.offload=true" in message
+    assert "hardware.levers=auto" in message and "hardware=a100" in message
+
+
+def test_oom_message_on_the_cpu_profile_suggests_levers_and_mixed_precision():
+    message = oom_message(memory_cfg("hardware=cpu"), peak_bytes=3 * 2**30)
+    assert "whole GPU" in message
+    assert "hardware.levers.checkpoint=level" in message and "16-mixed" in message
+
+
+def test_bad_levers_value_is_refused():
+    with pytest.raises(ValueError, match="mapping or 'auto'"):
+        run(memory_cfg("hardware=cpu", "hardware.levers=fast"))

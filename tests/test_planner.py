@@ -1,0 +1,96 @@
+"""The lever planner: feasible, monotone in the budget, clear when nothing fits; composition vs full trace."""
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from fastmri_pl.memory.batch import BatchShape
+from fastmri_pl.memory.cli import CONFIG_DIR
+from fastmri_pl.memory.compose import estimate_composed
+from fastmri_pl.memory.estimate import Estimate, estimate_full
+from fastmri_pl.memory.planner import RELATIVE_RECOMPUTE, NoLeversFit, candidate_levers, cost, plan
+from fastmri_pl.models.levers import MemoryLevers
+
+GIB = 2**30
+SHAPE = BatchShape(coils=2, height=48, width=32, adj_slices=3)
+
+
+def small_cfg(*overrides: str):
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose("memory", overrides=["model=promptmr_small", "hardware=rtx4070", *overrides])
+
+
+def synthetic_estimate(cfg, shape, levers: MemoryLevers) -> Estimate:
+    """Stronger levers, smaller peaks: 10 GiB, minus 2 per recompute step, 1 for per-coil, 3 for offload."""
+    peak = (
+        10.0 - 6 * (RELATIVE_RECOMPUTE[levers.checkpoint] - 1) - (levers.sens_chunk == 1) - 3 * levers.offload
+    )
+    return Estimate(levers, "16-mixed", 1, int(peak * GIB), int(GIB), {}, int(levers.offload * 2 * GIB))
+
+
+@pytest.mark.parametrize("budget", [24, 12, 8, 6])
+def test_the_chosen_levers_fit_and_nothing_cheaper_does(budget):
+    chosen = plan(small_cfg(), SHAPE, budget, margin_gib=1.0, estimator=synthetic_estimate, exhaustive=True)
+    assert chosen.chosen.fits and chosen.chosen.estimate.train_peak + GIB <= budget * GIB
+    cheaper = [c for c in chosen.candidates if cost(c.levers) < cost(chosen.chosen.levers)]
+    assert all(not c.fits for c in cheaper)
+    assert {"levers", "train_peak_gib", "host_gib"} <= set(chosen.as_json()["candidates"][0])
+
+
+def test_a_tighter_budget_never_picks_a_larger_peak():
+    peaks = [
+        plan(small_cfg(), SHAPE, budget, estimator=synthetic_estimate).chosen.estimate.train_peak
+        for budget in (24, 12, 9, 8, 7, 6)
+    ]
+    assert peaks == sorted(peaks, reverse=True)
+    assert peaks[0] > peaks[-1]
+
+
+def test_an_impossible_budget_fails_clearly():
+    with pytest.raises(NoLeversFit, match="no lever setting fits 2 GiB: the smallest train peak is"):
+        plan(small_cfg(), SHAPE, 2, estimator=synthetic_estimate)
+
+
+def test_candidates_are_ordered_by_cost_and_cover_every_lever():
+    settings = candidate_levers(coils=16)
+    assert settings == sorted(settings, key=cost)
+    assert settings[0] == MemoryLevers("none", 0, 16, False)
+    assert {s.checkpoint for s in settings} == {"none", "cascade", "level"}
+    assert {s.offload for s in settings} == {False, True} and {s.sens_chunk for s in settings} == {0, 1}
+
+
+@pytest.fixture(scope="module")
+def lever_estimates() -> dict[str, Estimate]:
+    """Composed estimates of the small VarNet (4 cascades) with levers added one at a time."""
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose("memory", overrides=["model=varnet_small", "hardware=cpu"])
+    settings = {
+        "plain": MemoryLevers("none", 0, 0, False),
+        "cascade": MemoryLevers("cascade", 0, 0, False),
+        "per_coil": MemoryLevers("cascade", 1, 0, False),
+        "offload": MemoryLevers("cascade", 1, 0, True),
+    }
+    estimates = {name: estimate_composed(cfg, LEVER_SHAPE, levers) for name, levers in settings.items()}
+    estimates["full"] = estimate_full(cfg, LEVER_SHAPE, settings["offload"])
+    return estimates
+
+
+LEVER_SHAPE = BatchShape(coils=8, height=64, width=64)
+
+
+def test_composition_matches_the_full_trace_on_a_small_model(lever_estimates):
+    composed, full = lever_estimates["offload"], lever_estimates["full"]
+    assert composed.params == full.params
+    assert composed.train_peak == pytest.approx(full.train_peak, rel=0.01)
+    assert composed.infer_peak == pytest.approx(full.infer_peak, rel=0.01)
+    # VarNet also offloads its sensitivity chunks' inputs; the composition traces one: a bit less host
+    assert composed.host_peak == pytest.approx(full.host_peak, rel=0.1)
+
+
+def test_each_lever_lowers_the_estimate_where_it_should(lever_estimates):
+    plain, cascade, per_coil, offload = (
+        lever_estimates[k] for k in ("plain", "cascade", "per_coil", "offload")
+    )
+    assert cascade.train_peak < plain.train_peak
+    assert per_coil.train_peak < cascade.train_peak
+    assert offload.train_peak < per_coil.train_peak
+    assert offload.host_peak > per_coil.host_peak == 0
