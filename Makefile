@@ -22,7 +22,7 @@ train: install  ## the quick start: small VarNet on the embedded synthetic data,
 	$(PY) -m fastmri_pl.train experiment=quickstart $(ARGS)
 
 test: install  ## the whole test suite (CPU)
-	$(PY) -m pytest $(ARGS)
+	$(PY) -m pytest -q --durations=10 $(ARGS)
 
 bench: install  ## measured memory and step time per model x profile
 	$(PY) -m fastmri_pl.bench $(ARGS)

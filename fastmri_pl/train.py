@@ -8,11 +8,13 @@ from omegaconf import DictConfig
 
 from fastmri_pl import factory
 from fastmri_pl.data.errors import DataError
-from fastmri_pl.run_summary import check_output_folder, print_summary, resolve_ckpt_path
+from fastmri_pl.run_summary import check_output_folder, print_startup, print_summary, resolve_ckpt_path
+from fastmri_pl.sweep.ddp import finish_ddp_job
 
 
 def train(cfg: DictConfig) -> float | None:
     """Fits the model and returns the best validation SSIM (the value Hydra sweepers optimise)."""
+    print_startup(cfg)
     L.seed_everything(cfg.seed, workers=True)
     ckpt_path = resolve_ckpt_path(cfg)
     check_output_folder(cfg, resuming=ckpt_path is not None)
@@ -22,14 +24,16 @@ def train(cfg: DictConfig) -> float | None:
     trainer = factory.build_trainer(cfg, factory.build_callbacks(cfg), loggers)
     for logger in loggers:
         logger.log_hyperparams(factory.resolved(cfg))
+    metrics = {}
     if module.has_trainable_parameters:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
-    best_path = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    metrics = trainer.callback_metrics
-    if cfg.validate_best:
+        metrics = dict(trainer.callback_metrics)
+    if cfg.validate_best or not module.has_trainable_parameters:
+        best_path = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         results = trainer.validate(module, datamodule=datamodule, ckpt_path=best_path or None, verbose=False)
         metrics = results[0] if results else metrics
     print_summary(cfg, trainer, {k: float(v) for k, v in metrics.items()})
+    finish_ddp_job(trainer)  # the next job of a multirun must start its own ranks
     return float(metrics["val/ssim"]) if "val/ssim" in metrics else None
 
 

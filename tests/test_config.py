@@ -5,9 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import OmegaConf, open_dict
+from omegaconf import OmegaConf
 
 from fastmri_pl import factory
 
@@ -29,22 +27,9 @@ def group_options() -> list[tuple[str, str]]:
     return [(g, p.stem) for g in GROUPS for p in sorted((CONF / g).glob("*.yaml"))]
 
 
-def compose_train(overrides: list[str]):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(
-            "train",
-            overrides=[*overrides, "paths.output_dir=/tmp/fastmri_pl_compose"],
-            return_hydra_config=True,
-        )
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        del cfg["hydra"]  # its sweep keys only resolve inside a multirun
-    return cfg
-
-
 @pytest.mark.parametrize(("group", "option"), group_options())
-def test_every_group_option_composes_and_resolves(group: str, option: str) -> None:
-    cfg = compose_train([f"{group}={option}"])
+def test_every_group_option_composes_and_resolves(group: str, option: str, compose_config) -> None:
+    cfg = compose_config([f"{group}={option}"])
     container = OmegaConf.to_container(cfg, resolve=True)
     assert container["trainer"]["precision"] == container["hardware"]["precision"]
     assert container["data"]["num_adj_slices"] == container["model"]["num_adj_slices"]
@@ -57,8 +42,8 @@ def test_every_group_has_options() -> None:
 
 
 @pytest.mark.parametrize("model", sorted(p.stem for p in (CONF / "model").glob("*.yaml")))
-def test_every_model_instantiates_with_levers(model: str) -> None:
-    cfg = compose_train([f"model={model}", "hardware=gtx1080"])
+def test_every_model_instantiates_with_levers(model: str, compose_config) -> None:
+    cfg = compose_config([f"model={model}", "hardware=gtx1080"])
     module = factory.build_module(cfg)
     assert module.num_adj_slices == cfg.model.num_adj_slices
     if hasattr(module.net, "levers"):

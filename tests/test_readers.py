@@ -87,5 +87,10 @@ def test_fastmri_masks_are_fixed_per_volume_in_validation(data_fastmri_root: Pat
     training = ReconDataset(
         volumes, mask_chooser=MaskChooser(chooser.mask_func, per_volume_seed=False), random_masks=True
     )
-    drawn = {tuple(training[0]["mask"].reshape(-1).tolist()) for _ in range(6)}
-    assert len(drawn) > 1
+    def training_mask(index: int, epoch: int) -> tuple[float, ...]:
+        training.set_epoch(epoch)
+        return tuple(training[index]["mask"].reshape(-1).tolist())
+
+    assert training_mask(0, epoch=0) == training_mask(0, epoch=0)  # a resumed run draws the same masks
+    assert len({training_mask(0, epoch) for epoch in range(6)}) > 1  # fresh masks every epoch
+    assert len({training_mask(index, 0) for index in range(len(training))}) > 1

@@ -11,6 +11,7 @@ from fastmri_pl.data.augment import MaskAugmentation
 from fastmri_pl.data.collate import collate
 from fastmri_pl.data.dataset import ReconDataset
 from fastmri_pl.data.readers import LAYOUTS, index_volumes
+from fastmri_pl.data.sampler import EpochShuffleSampler
 from fastmri_pl.data.synthetic import ensure_synthetic, synthetic_config
 from fastmri_pl.data.transforms import MaskChooser
 from fastmri_pl.data.volumes import FileFilter
@@ -42,6 +43,7 @@ class ReconDataModule(L.LightningDataModule):
         augmentation: Mapping[str, Any] | None = None,
         filters: Mapping[str, Any] | None = None,
         synthetic: Mapping[str, Any] | None = None,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         if layout not in LAYOUTS:
@@ -52,6 +54,7 @@ class ReconDataModule(L.LightningDataModule):
         self.dirs = {"train": train_dir, "val": val_dir, "test": test_dir or val_dir}
         self.num_adj_slices = num_adj_slices
         self.batch_size = batch_size
+        self.seed = seed
         self.loader_options = {
             "num_workers": num_workers,
             "pin_memory": pin_memory,
@@ -86,7 +89,7 @@ class ReconDataModule(L.LightningDataModule):
         chooser = MaskChooser(
             self.mask_func, self.augmentation if training else None, per_volume_seed=not training
         )
-        return ReconDataset(volumes, self.num_adj_slices, chooser, random_masks=training)
+        return ReconDataset(volumes, self.num_adj_slices, chooser, random_masks=training, seed=self.seed)
 
     def set_epoch(self, epoch: int) -> None:
         """Current training epoch, for the augmentation probability ramp (see `MaskAugmentationEpoch`)."""
@@ -97,13 +100,23 @@ class ReconDataModule(L.LightningDataModule):
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         if split not in self.datasets:
             self.setup({"train": "fit", "val": "validate", "test": "test"}[split])
+        dataset = self.datasets[split]
+        sampler = None
+        if shuffle and not self._distributed:
+            sampler, shuffle = EpochShuffleSampler(len(dataset), self.seed), False
         return DataLoader(
-            self.datasets[split],
+            dataset,
             batch_size=self.batch_size,
             shuffle=shuffle,
+            sampler=sampler,
             collate_fn=collate,
             **self.loader_options,
         )
+
+    @property
+    def _distributed(self) -> bool:
+        """Under DDP Lightning swaps in its own seeded DistributedSampler for a plain shuffling loader."""
+        return self.trainer is not None and self.trainer.world_size > 1
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)

@@ -7,6 +7,7 @@ from torch.utils.data import Dataset
 
 from fastmri_pl.data.transforms import MaskChooser, adjacent_slice_indices, build_sample
 from fastmri_pl.data.volumes import Volume, read_kspace_slices, read_target
+from fastmri_pl.mri.masks import stable_seed
 
 
 class ReconDataset(Dataset):
@@ -22,12 +23,14 @@ class ReconDataset(Dataset):
         num_adj_slices: int = 1,
         mask_chooser: MaskChooser | None = None,
         random_masks: bool = False,
+        seed: int = 0,
     ) -> None:
         adjacent_slice_indices(0, 1, num_adj_slices)  # validates num_adj_slices early
         self.volumes = volumes
         self.num_adj_slices = num_adj_slices
         self.mask_chooser = mask_chooser or MaskChooser()
         self.random_masks = random_masks
+        self.seed = seed
         self.samples = [(v, s) for v, volume in enumerate(volumes) for s in range(volume.num_slices)]
         self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
 
@@ -44,8 +47,8 @@ class ReconDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         volume_index, slice_num = self.samples[index]
         volume = self.volumes[volume_index]
-        # Random masks draw from the worker's torch RNG (reseeded per worker and epoch by the DataLoader).
-        seed = int(torch.randint(0, 2**62, ())) if self.random_masks else slice_num
+        # Random masks depend on (seed, epoch, sample) only: the same in any worker and after a resume.
+        seed = stable_seed(f"{self.seed}/{self.epoch}/{index}") if self.random_masks else slice_num
         generator = torch.Generator().manual_seed(seed)
         mask, acceleration = self.mask_chooser(volume, self.epoch, generator)
         indices = adjacent_slice_indices(slice_num, volume.num_slices, self.num_adj_slices)

@@ -1,6 +1,8 @@
 """Index a folder into validated volumes, one function per layout.
 
-SNU: `<folder>/kspace/X.h5` (kspace, mask) paired by name with `<folder>/image/X.h5` (image_label, attrs max).
+SNU: `<folder>/kspace/X.h5` (kspace, mask) paired by name with `<folder>/image/X.h5` (image_label, attrs max);
+with `require_image=False` (leaderboard reconstruction) a k-space file needs no image twin, and a volume
+without one has `target_path` and `max_value` None.
 fastMRI: `<folder>/X.h5` (kspace, reconstruction_rss, attrs max; a `mask` is used when present).
 Coil counts and widths may differ between files.
 """
@@ -16,21 +18,33 @@ from fastmri_pl.data.volumes import FileFilter, Volume, h5_files, nominal_accele
 LAYOUTS = ("snu", "fastmri")
 
 
-def index_volumes(layout: str, folder: str | Path, file_filter: FileFilter | None = None) -> list[Volume]:
-    """Validated volumes of a folder in the given layout; an empty selection is a DataError."""
+def index_volumes(
+    layout: str, folder: str | Path, file_filter: FileFilter | None = None, require_image: bool = True
+) -> list[Volume]:
+    """Validated volumes of a folder in the given layout; an empty selection is a DataError.
+
+    require_image=False (SNU only) indexes k-space files whose image twin is absent, for inference.
+    """
     if layout not in LAYOUTS:
         raise ValueError(f"data layout must be one of {LAYOUTS}, got {layout!r}")
     folder = Path(folder)
     file_filter = file_filter or FileFilter()
-    volumes = _index_snu(folder, file_filter) if layout == "snu" else _index_fastmri(folder, file_filter)
+    if layout == "snu":
+        volumes = _index_snu(folder, file_filter, require_image)
+    else:
+        volumes = _index_fastmri(folder, file_filter)
     if not volumes:
         raise DataError(folder, f"no .h5 files to read ({layout} layout, filter {file_filter})")
     return volumes
 
 
-def _index_snu(folder: Path, file_filter: FileFilter) -> list[Volume]:
+def _index_snu(folder: Path, file_filter: FileFilter, require_image: bool = True) -> list[Volume]:
     kspace_dir, image_dir = folder / "kspace", folder / "image"
     kspace_files = {p.name: p for p in h5_files(kspace_dir)}
+    if not require_image:
+        images = {p.name: p for p in h5_files(image_dir)} if image_dir.is_dir() else {}
+        selected = file_filter.apply(list(kspace_files.values()))
+        return [_snu_volume(path, images.get(path.name)) for path in selected]
     image_files = {p.name: p for p in h5_files(image_dir)}
     image_only = sorted(set(image_files) - set(kspace_files))
     if image_only:
@@ -42,15 +56,19 @@ def _index_snu(folder: Path, file_filter: FileFilter) -> list[Volume]:
     return [_snu_volume(path, image_files[path.name]) for path in selected]
 
 
-def _snu_volume(kspace_path: Path, image_path: Path) -> Volume:
+def _snu_volume(kspace_path: Path, image_path: Path | None) -> Volume:
     with open_h5(kspace_path) as f:
         slices, coils, height, width = _kspace_shape(f, kspace_path)
         mask = require_mask(f, kspace_path, width)
-    with open_h5(image_path) as f:
-        label = require_dataset(f, image_path, "image_label", rank=3)
-        if label.shape[0] != slices:
-            raise DataError(image_path, f"image_label has {label.shape[0]} slices, its k-space file {slices}")
-        max_value = require_attr(f, image_path, "max")
+    max_value = None
+    if image_path is not None:
+        with open_h5(image_path) as f:
+            label = require_dataset(f, image_path, "image_label", rank=3)
+            if label.shape[0] != slices:
+                raise DataError(
+                    image_path, f"image_label has {label.shape[0]} slices, its k-space file {slices}"
+                )
+            max_value = require_attr(f, image_path, "max")
     acceleration = nominal_acceleration(kspace_path) or width / max(float(mask.sum()), 1.0)
     return Volume(
         fname=kspace_path.name,

@@ -20,11 +20,14 @@ _ACCELERATION = re.compile(r"acc(\d+(?:\.\d+)?)")
 
 @dataclass(frozen=True)
 class Volume:
-    """One validated volume: where its k-space and target live and the shapes it holds."""
+    """One validated volume: where its k-space and target live and the shapes it holds.
+
+    target_path and max_value are None only for k-space-only volumes (`index_volumes(require_image=False)`).
+    """
 
     fname: str
     kspace_path: Path
-    target_path: Path
+    target_path: Path | None
     target_key: str
     num_slices: int
     num_coils: int
@@ -32,7 +35,7 @@ class Volume:
     width: int
     has_mask: bool
     acceleration: float | None
-    max_value: float
+    max_value: float | None
 
 
 @dataclass(frozen=True)
