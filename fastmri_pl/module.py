@@ -10,6 +10,7 @@ from torch import nn
 from fastmri_pl.losses import build_loss
 from fastmri_pl.models.zero_filled import ZeroFilled
 from fastmri_pl.mri.crop import center_crop
+from fastmri_pl.mri.foreground import snu_foreground_mask
 from fastmri_pl.mri.ssim import ssim
 from fastmri_pl.volume_metrics import VolumeMetrics
 
@@ -21,7 +22,8 @@ class ReconModule(L.LightningModule):
     """Wraps a network with its loss, optimiser, scheduler and per-volume validation metrics.
 
     Validation logs `val/ssim|psnr|nmse` (and per acceleration `..._acc4`) for the model and `val_zf/...` for
-    zero-filled, so every dashboard shows how far the model is above the baseline.
+    zero-filled, so every dashboard shows how far the model is above the baseline, and the SNU leaderboard
+    score `val/ssim_masked`, which a challenge run's checkpoint monitors.
     """
 
     def __init__(
@@ -75,8 +77,10 @@ class ReconModule(L.LightningModule):
         )
         loss = self.loss_fn(prediction, target, max_value)
         self.log("val/loss", loss, batch_size=target.shape[0], sync_dist=True)
+        foreground = snu_foreground_mask(target)
         for method, image in (("val", prediction), ("val_zf", zero_filled)):
             slice_ssim = ssim(image, target, max_value, reduction="none")
+            masked_ssim = ssim(image * foreground, target * foreground, max_value, reduction="none")
             for i, fname in enumerate(batch["fname"]):
                 self.val_metrics.update(
                     method,
@@ -84,6 +88,7 @@ class ReconModule(L.LightningModule):
                     float(batch["acceleration"][i]),
                     float(max_value[i]),
                     float(slice_ssim[i]),
+                    float(masked_ssim[i]),
                     image[i],
                     target[i],
                 )

@@ -1,7 +1,9 @@
 """Per-volume validation metrics accumulated slice by slice, merged across DDP ranks.
 
 SSIM is the mean of a volume's slice SSIMs (data range = the volume max); PSNR and NMSE use the volume's
-summed squared error, so a volume's slices may arrive in any order and on any rank.
+summed squared error, so a volume's slices may arrive in any order and on any rank. `ssim_masked` is the SNU
+leaderboard score: SSIM on the foreground-masked images, the mean over every slice of an acceleration, then
+the mean over accelerations.
 """
 
 import math
@@ -20,6 +22,7 @@ class VolumeSums:
     max_value: float = 0.0
     slices: int = 0
     ssim_sum: float = 0.0
+    masked_ssim_sum: float = 0.0
     squared_error: float = 0.0
     squared_target: float = 0.0
     pixels: int = 0
@@ -29,6 +32,7 @@ class VolumeSums:
         self.max_value = max(self.max_value, other.max_value)
         self.slices += other.slices
         self.ssim_sum += other.ssim_sum
+        self.masked_ssim_sum += other.masked_ssim_sum
         self.squared_error += other.squared_error
         self.squared_target += other.squared_target
         self.pixels += other.pixels
@@ -59,6 +63,7 @@ class VolumeMetrics:
         acceleration: float,
         max_value: float,
         ssim_value: float,
+        masked_ssim_value: float,
         prediction: torch.Tensor,
         target: torch.Tensor,
     ) -> None:
@@ -69,6 +74,7 @@ class VolumeMetrics:
                 max_value=float(max_value),
                 slices=1,
                 ssim_sum=float(ssim_value),
+                masked_ssim_sum=float(masked_ssim_value),
                 squared_error=float(((prediction.float() - target.float()) ** 2).sum()),
                 squared_target=float((target.float() ** 2).sum()),
                 pixels=target.numel(),
@@ -88,16 +94,25 @@ class VolumeMetrics:
         self.volumes = merged
 
     def compute(self) -> dict[str, float]:
-        """`{method}/{metric}` and `{method}/{metric}_acc{N}` means over volumes, plus `{method}/volumes`."""
+        """`{method}/{metric}` and `{method}/{metric}_acc{N}` means over volumes, plus `{method}/volumes` and
+        the leaderboard score `{method}/ssim_masked` (`_acc{N}`: mean over that acceleration's slices)."""
         groups: dict[tuple[str, str], list[dict[str, float]]] = defaultdict(list)
+        masked: dict[str, dict[float, list[float]]] = defaultdict(lambda: defaultdict(lambda: [0.0, 0.0]))
         for (method, _), sums in sorted(self.volumes.items()):
             scores = sums.scores()
             groups[(method, "")].append(scores)
             groups[(method, f"_acc{sums.acceleration:g}")].append(scores)
+            masked[method][sums.acceleration][0] += sums.masked_ssim_sum
+            masked[method][sums.acceleration][1] += sums.slices
         result: dict[str, float] = {}
         for (method, suffix), rows in groups.items():
             for metric in ("ssim", "psnr", "nmse"):
                 result[f"{method}/{metric}{suffix}"] = sum(r[metric] for r in rows) / len(rows)
             if not suffix:
                 result[f"{method}/volumes"] = float(len(rows))
+        for method, per_acceleration in masked.items():
+            means = {acc: total / count for acc, (total, count) in per_acceleration.items()}
+            for acc, mean in means.items():
+                result[f"{method}/ssim_masked_acc{acc:g}"] = mean
+            result[f"{method}/ssim_masked"] = sum(means.values()) / len(means)
         return result

@@ -69,7 +69,7 @@ def _compose(config_name: str, overrides: list[str], output_dir: Path | str) -> 
     return cfg
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def compose_config() -> Callable[..., DictConfig]:
     """`compose_config(overrides, output_dir=..., config_name="train")`: a config as a run sees it."""
 
@@ -93,3 +93,48 @@ def train_tiny_overrides(data_snu_root: Path) -> list[str]:
         "callbacks.progress_bar=null",
         "trainer.enable_model_summary=false",
     ]
+
+
+@pytest.fixture(scope="session")
+def data_learnable_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Large enough for a few CPU epochs to show learning: 4 x 4 training slices of 64 x 40, crop 32, and a
+    leaderboard split (acc4, acc8). The tiny folder's 16 x 16 crops leave SSIM's 7 x 7 window too little."""
+    root = tmp_path_factory.mktemp("data_learnable")
+    config = synthetic_config(
+        num_train=4,
+        num_val=2,
+        num_leaderboard=1,
+        slices=4,
+        coils=(3, 4),
+        height=64,
+        widths=(40, 36),
+        crop=(32, 32),
+    )
+    generate(root, config, progress=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def trained_run_dir(
+    compose_config: Callable[..., DictConfig],
+    data_learnable_root: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Path:
+    """One real training run shared by the tests that need a trained model: the challenge recipe
+    (`experiment=snu_promptmr`: mask augmentation, checkpoint by leaderboard score), `varnet_small`, CPU."""
+    from fastmri_pl.train import train
+
+    run_dir = tmp_path_factory.mktemp("trained_run")
+    overrides = [
+        "experiment=snu_promptmr",
+        "model=varnet_small",
+        "hardware=cpu",
+        "logger=csv",
+        f"data.root={data_learnable_root}",
+        "trainer.max_epochs=6",
+        "callbacks.progress_bar=null",
+        "trainer.enable_model_summary=false",
+        "validate_best=false",
+    ]
+    train(compose_config(overrides, output_dir=run_dir))
+    return run_dir

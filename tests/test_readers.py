@@ -87,6 +87,7 @@ def test_fastmri_masks_are_fixed_per_volume_in_validation(data_fastmri_root: Pat
     training = ReconDataset(
         volumes, mask_chooser=MaskChooser(chooser.mask_func, per_volume_seed=False), random_masks=True
     )
+
     def training_mask(index: int, epoch: int) -> tuple[float, ...]:
         training.set_epoch(epoch)
         return tuple(training[index]["mask"].reshape(-1).tolist())

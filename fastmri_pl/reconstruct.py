@@ -1,0 +1,125 @@
+"""`python -m fastmri_pl.reconstruct model=... ckpt_path=... data=snu data.root=ROOT output_dir=OUT`.
+
+Reconstructs every slice of every `ROOT/leaderboard/acc<N>/kspace/*.h5` volume into
+`OUT/acc<N>/<same name>` (dataset `reconstruction`, (slices, h, w) float32), each file written atomically;
+`submission=2023|2024|2025` also fills the challenge's submission folders (see `reconstruction.folders`).
+Bad input (missing `mask`, empty or absent leaderboard folders, a non-empty OUT without overwrite=true)
+stops the run with one line on stderr naming the file, exit code 2.
+"""
+
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import hydra
+import torch
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from fastmri_pl.data.errors import DataError
+from fastmri_pl.data.readers import index_volumes
+from fastmri_pl.data.synthetic import ensure_synthetic, synthetic_config
+from fastmri_pl.data.volumes import Volume
+from fastmri_pl.reconstruction.folders import (
+    SUBMISSION_DIR,
+    acceleration_folders,
+    check_output_dir,
+    submission_folders,
+)
+from fastmri_pl.reconstruction.inference import crop_size, inference_device, load_net, reconstruct_volume
+from fastmri_pl.reconstruction.timing import ChallengeBudget, RunTimings, VolumeTiming, print_timings
+from fastmri_pl.reconstruction.writer import copy_atomically, write_reconstruction
+
+
+@dataclass(frozen=True)
+class ReconstructionRun:
+    """What a run wrote: every reconstruction file (submission copies apart) and the timings."""
+
+    files: list[Path]
+    submission_files: list[Path]
+    timings: RunTimings
+
+
+def _index(cfg: DictConfig) -> dict[str, list[Volume]]:
+    """Every acceleration folder's volumes, validated before any work (k-space, `mask`).
+
+    With `data=synthetic` the embedded data is generated first if absent, so the command runs anywhere.
+    """
+    root = Path(cfg.data.root)
+    if cfg.data.get("synthetic"):
+        synthetic = OmegaConf.to_container(cfg.data.synthetic, resolve=True)
+        ensure_synthetic(root, synthetic_config(**{"layout": cfg.data.layout, **synthetic}))
+    return {
+        folder.name: index_volumes("snu", folder, require_image=False)
+        for folder in acceleration_folders(root)
+    }
+
+
+def reconstruct(cfg: DictConfig, console: Console | None = None) -> ReconstructionRun:
+    """The run a composed `conf/reconstruct.yaml` describes; see the module docstring."""
+    console = console or Console()
+    started = time.perf_counter()
+    volumes = _index(cfg)
+    submission = submission_folders(cfg.submission, list(volumes))
+    output_dir = check_output_dir(cfg.output_dir, cfg.overwrite)
+    device = inference_device(cfg)
+    net = load_net(cfg, device)
+    console.print(f"model {type(net).__name__} on {device}, precision {cfg.hardware.precision}")
+    timings = RunTimings()
+    files: list[Path] = []
+    submission_files: list[Path] = []
+    total_slices = sum(v.num_slices for group in volumes.values() for v in group)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, disable=not cfg.progress) as progress:
+        task = progress.add_task("reconstructing slices", total=total_slices)
+        for group, group_volumes in volumes.items():
+            for volume in group_volumes:
+                crop = crop_size(cfg, volume)
+                path = output_dir / group / volume.fname
+                path.parent.mkdir(parents=True, exist_ok=True)
+                volume_start = time.perf_counter()
+                slices = reconstruct_volume(net, volume, crop, device, cfg.hardware.precision)
+                write_reconstruction(path, _advancing(slices, progress, task), (volume.num_slices, *crop))
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                seconds = time.perf_counter() - volume_start
+                shape = (volume.num_coils, volume.height, volume.width)
+                timings.volumes.append(VolumeTiming(group, volume.fname, volume.num_slices, shape, seconds))
+                progress.console.print(
+                    f"{group}/{volume.fname}: {volume.num_slices} slices in {seconds:.2f} s"
+                )
+                files.append(path)
+                if group in submission:
+                    copy = output_dir / SUBMISSION_DIR / submission[group] / volume.fname
+                    copy_atomically(path, copy)
+                    submission_files.append(copy)
+    timings.total_seconds = time.perf_counter() - started
+    print_timings(timings, ChallengeBudget(**cfg.budget), str(device), console)
+    console.print(
+        f"reconstructions in {output_dir}; score them with: python -m fastmri_pl.evaluate "
+        f"data=snu data.root={cfg.data.root} recon_dir={output_dir}"
+    )
+    return ReconstructionRun(files, submission_files, timings)
+
+
+def _advancing(slices: Iterator[torch.Tensor], progress: Progress, task: TaskID) -> Iterator[torch.Tensor]:
+    """Pass the slices through, advancing the progress bar after each one is written."""
+    for image in slices:
+        yield image
+        progress.advance(task)
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="reconstruct")
+def main(cfg: DictConfig) -> None:
+    try:
+        reconstruct(cfg)
+    except DataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Leaderboard reconstruction: folders and submission layout, model loading, per-volume inference, writing."""

@@ -1,0 +1,71 @@
+"""Where the leaderboard k-space lives, where reconstructions go, and the challenge's submission folders.
+
+Input: `<root>/leaderboard/acc<N>/kspace/*.h5` for every acceleration folder present (2023/2025: acc4, acc8;
+2024: acc5, acc9). Output: `<output_dir>/acc<N>/<same file name>`, the layout `python -m fastmri_pl.evaluate`
+reads. On request the challenge's own submission folders are written too, under
+`<output_dir>/reconstructions_leaderboard/`: 2024 -> `public` (acc5) and `private` (acc9); 2023 and 2025 ->
+`acc4` and `acc8`.
+"""
+
+import re
+from pathlib import Path
+
+from fastmri_pl.data.errors import DataError
+
+LEADERBOARD_DIR = "leaderboard"
+SUBMISSION_DIR = "reconstructions_leaderboard"
+# challenge year -> {acceleration folder: submission folder}
+SUBMISSION_FOLDERS: dict[int, dict[str, str]] = {
+    2023: {"acc4": "acc4", "acc8": "acc8"},
+    2024: {"acc5": "public", "acc9": "private"},
+    2025: {"acc4": "acc4", "acc8": "acc8"},
+}
+_ACC_FOLDER = re.compile(r"acc(\d+)")
+
+
+def acceleration_folders(root: str | Path) -> list[Path]:
+    """`<root>/leaderboard/acc<N>` folders, by acceleration; each must hold k-space files."""
+    leaderboard = Path(root) / LEADERBOARD_DIR
+    if not leaderboard.is_dir():
+        raise DataError(leaderboard, "no such folder (check data.root: it holds train/, val/, leaderboard/)")
+    folders = sorted(
+        (p for p in leaderboard.iterdir() if p.is_dir() and _ACC_FOLDER.fullmatch(p.name)),
+        key=lambda p: int(p.name[3:]),
+    )
+    if not folders:
+        raise DataError(leaderboard, "holds no acc<N> folders (expected acc4/acc8 or acc5/acc9)")
+    for folder in folders:
+        kspace_dir = folder / "kspace"
+        if not kspace_dir.is_dir() or not any(kspace_dir.glob("*.h5")):
+            raise DataError(kspace_dir, "holds no k-space .h5 files to reconstruct")
+    return folders
+
+
+def submission_folders(submission: int | None, accelerations: list[str]) -> dict[str, str]:
+    """{acceleration folder: submission folder name} for a challenge year (empty when none is asked for)."""
+    if submission is None:
+        return {}
+    if submission not in SUBMISSION_FOLDERS:
+        raise ValueError(
+            f"submission must be one of {sorted(SUBMISSION_FOLDERS)} or null, got {submission!r}"
+        )
+    mapping = SUBMISSION_FOLDERS[submission]
+    missing = sorted(set(mapping) - set(accelerations))
+    if missing:
+        raise DataError(
+            LEADERBOARD_DIR,
+            f"submission={submission} needs folders {sorted(mapping)} but {missing} are absent "
+            f"(found {accelerations})",
+        )
+    return mapping
+
+
+def check_output_dir(output_dir: str | Path, overwrite: bool) -> Path:
+    """Refuse a non-empty output folder unless overwrite: earlier reconstructions would be replaced."""
+    output_dir = Path(output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise DataError(output_dir, "exists and is not a folder")
+    if output_dir.is_dir() and any(output_dir.iterdir()) and not overwrite:
+        raise DataError(output_dir, "is not empty; pass overwrite=true to replace its reconstructions")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    return output_dir

@@ -1,0 +1,108 @@
+"""The network for inference (config + checkpoint), its device and autocast, and one volume's slices.
+
+Every slice is reconstructed from `num_adj_slices` neighbours (edges replicate, as in training) and cropped
+to the target size. The volume's k-space is read once; the leaderboard k-space is already masked, and its
+own `mask` tells the network which lines were sampled.
+"""
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import h5py
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from fastmri_pl import factory
+from fastmri_pl.data.errors import DataError
+from fastmri_pl.data.transforms import adjacent_slice_indices
+from fastmri_pl.data.volumes import Volume, read_kspace_slices, read_mask
+from fastmri_pl.mri.crop import center_crop
+from fastmri_pl.mri.masks import num_low_frequencies
+
+CHALLENGE_CROP = (384, 384)
+AUTOCAST_DTYPES = {"16-mixed": torch.float16, "bf16-mixed": torch.bfloat16}
+NET_PREFIX = "net."
+
+
+def inference_device(cfg: DictConfig) -> torch.device:
+    """CUDA when the profile asks for a GPU and one is present, else the CPU."""
+    wants_gpu = str(cfg.hardware.accelerator) in ("gpu", "cuda", "auto")
+    return torch.device("cuda" if wants_gpu and torch.cuda.is_available() else "cpu")
+
+
+def autocast_context(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """Autocast for a mixed precision on CUDA (FFTs stay fp32 inside `mri.fft`); plain fp32 otherwise."""
+    dtype = AUTOCAST_DTYPES.get(str(precision))
+    if dtype is None or device.type != "cuda":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type="cuda", dtype=dtype)
+
+
+def load_net(cfg: DictConfig, device: torch.device) -> nn.Module:
+    """The configured network with the profile's levers, its weights from `ckpt_path` if it has any."""
+    net = factory.build_net(cfg)
+    if any(p.requires_grad for p in net.parameters()):
+        if cfg.ckpt_path is None:
+            raise DataError("ckpt_path", "this model has weights: pass ckpt_path=<Lightning .ckpt file>")
+        _load_weights(net, Path(cfg.ckpt_path))
+    return net.to(device).eval()
+
+
+def _load_weights(net: nn.Module, ckpt_path: Path) -> None:
+    if not ckpt_path.is_file():
+        raise DataError(ckpt_path, "no such checkpoint file")
+    try:
+        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    except Exception as error:  # unpickling errors come in many types; all mean the same to the user
+        raise DataError(ckpt_path, f"cannot be read as a Lightning checkpoint: {error}") from error
+    state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else None
+    if not isinstance(state, dict):
+        raise DataError(ckpt_path, "holds no state_dict")
+    weights = {k[len(NET_PREFIX) :]: v for k, v in state.items() if k.startswith(NET_PREFIX)}
+    result = net.load_state_dict(weights, strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise DataError(
+            ckpt_path,
+            f"does not match the configured model ({len(result.missing_keys)} missing, "
+            f"{len(result.unexpected_keys)} unexpected weights, e.g. "
+            f"{(result.missing_keys or result.unexpected_keys)[0]!r}); was it trained with this model=?",
+        )
+
+
+def crop_size(cfg: DictConfig, volume: Volume) -> tuple[int, int]:
+    """`crop` if set; else the image twin's size; else the synthetic data's crop; else 384 x 384."""
+    if cfg.get("crop") is not None:
+        return int(cfg.crop[0]), int(cfg.crop[1])
+    if volume.target_path is not None:
+        with h5py.File(volume.target_path, "r") as f:
+            height, width = f[volume.target_key].shape[-2:]
+        return int(height), int(width)
+    synthetic = OmegaConf.select(cfg, "data.synthetic.crop")
+    if synthetic is not None:
+        return int(synthetic[0]), int(synthetic[1])
+    return CHALLENGE_CROP
+
+
+@torch.inference_mode()
+def reconstruct_volume(
+    net: nn.Module,
+    volume: Volume,
+    crop: tuple[int, int],
+    device: torch.device,
+    precision: str,
+) -> Iterator[torch.Tensor]:
+    """Yield each slice's (h, w) float32 reconstruction, in slice order."""
+    num_adj = int(getattr(net, "num_adj_slices", 1))
+    kspace = torch.from_numpy(read_kspace_slices(volume, range(volume.num_slices)))
+    mask = torch.from_numpy(read_mask(volume))
+    acs = torch.tensor([num_low_frequencies(mask)], dtype=torch.int64, device=device)
+    mask_batch = mask.reshape(1, 1, 1, -1).to(device)
+    coils, height, width = kspace.shape[1:]
+    for index in range(volume.num_slices):
+        neighbours = adjacent_slice_indices(index, volume.num_slices, num_adj)
+        stacked = kspace[neighbours].reshape(1, num_adj * coils, height, width).to(device)
+        with autocast_context(precision, device):
+            image = net(stacked * mask_batch, mask_batch, acs)
+        yield center_crop(image.float(), crop)[0]

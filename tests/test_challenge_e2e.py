@@ -1,0 +1,79 @@
+"""The challenge loop on tiny synthetic data: train -> reconstruct the leaderboard -> evaluate, and the
+`experiment=snu_promptmr` recipe's losses each training a step."""
+
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from fastmri_pl import factory
+from fastmri_pl.evaluate import evaluate
+from fastmri_pl.reconstruct import reconstruct
+
+
+@pytest.fixture(scope="module")
+def trained_checkpoint(trained_run_dir: Path) -> Path:
+    best = sorted((trained_run_dir / "checkpoints").glob("epoch*-lb*.ckpt"))
+    assert len(best) == 1, "the challenge recipe keeps the best checkpoint by the leaderboard score"
+    return best[0]
+
+
+def reconstruct_and_score(compose_config, root: Path, out: Path, *overrides: str) -> dict:
+    overrides = (f"data.root={root}", f"output_dir={out}", "progress=false", *overrides)
+    cfg = compose_config(list(overrides), output_dir=out, config_name="reconstruct")
+    run = reconstruct(cfg)
+    for path in run.files:
+        with h5py.File(path, "r") as f:
+            assert f["reconstruction"].dtype == np.float32 and f["reconstruction"].ndim == 3
+    return evaluate(root, out, layout="snu", num_worst=1)
+
+
+def test_trained_model_beats_zero_filled_on_the_leaderboard(
+    compose_config, data_learnable_root: Path, trained_checkpoint: Path, tmp_path: Path
+) -> None:
+    root = data_learnable_root
+    zero_filled = reconstruct_and_score(compose_config, root, tmp_path / "zf", "model=zero_filled")
+    trained = reconstruct_and_score(
+        compose_config, root, tmp_path / "trained", "model=varnet_small", f"ckpt_path={trained_checkpoint}"
+    )
+    assert set(trained) == set(zero_filled) == {"acc4", "acc8", "total"}
+    assert trained["total"]["ssim"] > zero_filled["total"]["ssim"]
+    assert trained["total"]["nmse"] < zero_filled["total"]["nmse"]
+    written = json.loads((tmp_path / "trained" / "metrics.json").read_text())
+    assert written["total"]["ssim"] == pytest.approx(trained["total"]["ssim"])
+    assert written["acc4"]["slices"] == written["acc8"]["slices"] > 0
+
+
+@pytest.mark.parametrize("loss", ["ssim", "msssim_l1", "l1"])
+def test_each_challenge_loss_trains_a_step(
+    loss: str, compose_config, data_snu_root: Path, tmp_path: Path
+) -> None:
+    cfg = compose_config(
+        [
+            "experiment=snu_promptmr",
+            "model=varnet_small",
+            "hardware=cpu",
+            f"data.root={data_snu_root}",
+            "data.num_workers=0",
+            f"model.loss={loss}",
+        ],
+        output_dir=tmp_path,
+    )
+    assert cfg.callbacks.model_checkpoint.monitor == "val/ssim_masked"
+    assert list(cfg.data.augmentation.acceleration_range) == [3, 13]
+    torch.manual_seed(0)
+    module = factory.build_module(cfg)
+    datamodule = factory.build_datamodule(cfg)
+    datamodule.setup("fit")
+    batch = next(iter(datamodule.train_dataloader()))
+    optimizer = module.configure_optimizers()["optimizer"]
+    before = [p.detach().clone() for p in module.parameters()]
+    loss_value = module.compute_loss(batch)
+    assert module.loss_name == loss and torch.isfinite(loss_value) and loss_value > 0
+    loss_value.backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in module.parameters())
+    optimizer.step()
+    assert any(not torch.equal(b, p) for b, p in zip(before, module.parameters(), strict=True))
