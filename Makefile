@@ -13,7 +13,7 @@ ARGS ?=
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q "$(TORCH_SPEC)" $(PIP_TORCH_FLAGS)
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[dev,sweeps,slurm]"
 	touch $@
 
 install: $(VENV)/.installed

@@ -3,7 +3,9 @@
 from pathlib import Path
 
 import lightning as L
+from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
@@ -64,3 +66,23 @@ def print_summary(cfg: DictConfig, trainer: L.Trainer, metrics: dict[str, float]
         zero_filled = metrics.get(key.replace("val/", "val_zf/", 1))
         scores.add_row(key[4:], f"{metrics[key]:.4f}", "" if zero_filled is None else f"{zero_filled:.4f}")
     console.print(scores)
+
+
+def startup_line(cfg: DictConfig) -> str:
+    """One line saying what this run is: model, data, profile, precision, memory levers, output folder."""
+    choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
+    levers = cfg.hardware.levers
+    levers_text = levers if isinstance(levers, str) else " ".join(f"{k}={v}" for k, v in levers.items())
+    data = f"{choices.get('data', '?')} ({cfg.data.get('layout', '?')}, {cfg.data.get('root', '?')})"
+    devices = f"{cfg.hardware.accelerator} x{cfg.hardware.devices}"
+    return (
+        f"model={choices.get('model', cfg.model.net.get('_target_', '?'))} data={data} "
+        f"profile={choices.get('hardware', '?')} [{devices}] precision={cfg.hardware.precision} "
+        f"levers=[{levers_text}] output={cfg.paths.output_dir}"
+    )
+
+
+@rank_zero_only
+def print_startup(cfg: DictConfig) -> None:
+    """Printed before anything is built, so a wrong profile or folder shows before minutes of work."""
+    Console().print(startup_line(cfg), markup=False, highlight=False, soft_wrap=True)

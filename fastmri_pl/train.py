@@ -4,16 +4,20 @@ import sys
 
 import hydra
 import lightning as L
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from fastmri_pl import factory
 from fastmri_pl.data.errors import DataError
+from fastmri_pl.memory.oom import oom_message
 from fastmri_pl.run_summary import check_output_folder, print_startup, print_summary, resolve_ckpt_path
 from fastmri_pl.sweep.ddp import finish_ddp_job
 
 
 def train(cfg: DictConfig) -> float | None:
-    """Fits the model and returns the best validation SSIM (the value Hydra sweepers optimise)."""
+    """Fits the model and returns `optimized_metric` of the best checkpoint (what Hydra sweepers optimise)."""
     print_startup(cfg)
     L.seed_everything(cfg.seed, workers=True)
     ckpt_path = resolve_ckpt_path(cfg)
@@ -34,7 +38,7 @@ def train(cfg: DictConfig) -> float | None:
         metrics = results[0] if results else metrics
     print_summary(cfg, trainer, {k: float(v) for k, v in metrics.items()})
     finish_ddp_job(trainer)  # the next job of a multirun must start its own ranks
-    return float(metrics["val/ssim"]) if "val/ssim" in metrics else None
+    return float(metrics[cfg.optimized_metric]) if cfg.optimized_metric in metrics else None
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
@@ -42,8 +46,13 @@ def main(cfg: DictConfig) -> float | None:
     try:
         return train(cfg)
     except DataError as error:
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise  # Hydra marks only this job failed; the sweep's other jobs still run
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
+    except torch.cuda.OutOfMemoryError:
+        print(oom_message(cfg, torch.cuda.max_memory_allocated()), file=sys.stderr)
+        raise SystemExit(3) from None
 
 
 if __name__ == "__main__":

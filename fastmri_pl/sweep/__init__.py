@@ -1,0 +1,1 @@
+"""Experiment tooling around Hydra: the multirun summary callback and DDP that works inside (multi)runs."""

@@ -1,0 +1,91 @@
+"""DDP on CPU (2 processes, gloo): metrics equal a single process; multiruns of DDP jobs stay one folder."""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fastmri_pl.sweep.ddp import config_flags
+
+# lr 0: the weights stay at their seeded start, so a 2-rank and a 1-rank run must validate to the same scores
+DDP_CPU = [
+    "model=varnet_small",
+    "model.net.num_cascades=1",
+    "model.optimizer.lr=0",
+    "hardware=ddp",
+    "hardware.accelerator=cpu",
+    "hardware.precision=32-true",
+    "hardware.accumulate_grad_batches=1",
+    "hardware.num_workers=0",
+    "hardware.levers.checkpoint=none",
+    "hardware.levers.offload=false",
+    "logger=csv",
+    "trainer.max_epochs=1",
+    "+trainer.limit_train_batches=2",
+    "validate_best=false",
+    "~callbacks.progress_bar",
+]
+
+
+def train(*overrides: str, multirun: bool = False) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "fastmri_pl.train", *(["-m"] if multirun else []), *DDP_CPU, *overrides]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=400)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def validation_row(job_dir: Path) -> dict[str, float]:
+    rows = list(csv.DictReader((job_dir / "csv" / "metrics.csv").open()))
+    row = next(r for r in rows if r.get("val/ssim"))
+    return {key: float(value) for key, value in row.items() if key.startswith("val") and value}
+
+
+@pytest.fixture(scope="module")
+def ddp_multirun(tmp_path_factory: pytest.TempPathFactory, data_snu_root: Path) -> Path:
+    """Jobs on 2, 1 and 2 ranks in one process: jobs 1 and 2 must not find job 0's rendezvous."""
+    logs = tmp_path_factory.mktemp("ddp")
+    data = [f"data.root={data_snu_root}", "data.synthetic=null"]
+    train("hardware.devices=2,1,2", *data, f"paths.log_dir={logs}", multirun=True)
+    return logs
+
+
+def test_multirun_of_ddp_jobs_makes_one_multirun_folder(ddp_multirun: Path) -> None:
+    (multirun,) = (ddp_multirun / "train" / "multiruns").iterdir()
+    assert not (ddp_multirun / "train" / "runs").exists()
+    assert sorted(p.name for p in multirun.iterdir() if p.is_dir()) == ["0", "1", "2"]
+    rows = json.loads((multirun / "summary.json").read_text())["jobs"]
+    assert [r["varied"] for r in sorted(rows, key=lambda r: r["job"])] == [
+        "hardware.devices=2",
+        "hardware.devices=1",
+        "hardware.devices=2",
+    ]
+    for job, ranks in (("0", 2), ("1", 1), ("2", 2)):  # rank 1 ran its own job in that job's folder only
+        assert (multirun / job / "train_ddp_process_1.log").is_file() == (ranks == 2)
+        assert not (multirun / job / "2").exists()
+
+
+def test_two_rank_metrics_equal_single_process(ddp_multirun: Path) -> None:
+    (multirun,) = (ddp_multirun / "train" / "multiruns").iterdir()
+    two_ranks, one_rank, again = (validation_row(multirun / job) for job in ("0", "1", "2"))
+    assert two_ranks["val/volumes"] == one_rank["val/volumes"] == again["val/volumes"] == 2
+    for key in ("val/ssim", "val/ssim_acc4", "val/ssim_acc8", "val/psnr", "val/nmse", "val_zf/ssim"):
+        assert two_ranks[key] == pytest.approx(one_rank[key], rel=1e-4), key
+        assert again[key] == pytest.approx(one_rank[key], rel=1e-4), key
+
+
+def test_single_run_ddp_stays_in_its_run_folder(tmp_path: Path, data_snu_root: Path) -> None:
+    run_dir = tmp_path / "outputs" / "single"
+    train(
+        "hardware.devices=2", f"data.root={data_snu_root}", "data.synthetic=null", f"hydra.run.dir={run_dir}"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["outputs"]
+    assert (run_dir / "train_ddp_process_1.log").is_file() and (run_dir / "csv" / "metrics.csv").is_file()
+    assert validation_row(run_dir)["val/volumes"] == 2
+
+
+def test_child_command_keeps_config_flags_only() -> None:
+    argv = ["-m", "--config-name", "train", "-cp=conf", "model=varnet_small", "--config-dir", "/x"]
+    assert config_flags(argv) == ["--config-name", "train", "-cp=conf", "--config-dir", "/x"]
