@@ -4,6 +4,7 @@ from typing import Any
 
 import lightning as L
 from hydra.utils import instantiate
+from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf
@@ -45,8 +46,11 @@ def build_datamodule(cfg: DictConfig) -> L.LightningDataModule:
     return instantiate(cfg.data)
 
 
-def build_callbacks(cfg: DictConfig) -> list[L.Callback]:
-    return [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+def build_callbacks(cfg: DictConfig, loggers: list[Logger]) -> list[L.Callback]:
+    """The configured callbacks; without a logger (`logger=none`) the learning-rate monitor has nowhere to
+    write, and Lightning refuses it, so it is left out."""
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    return [c for c in callbacks if loggers or not isinstance(c, LearningRateMonitor)]
 
 
 def build_loggers(cfg: DictConfig) -> list[Logger]:

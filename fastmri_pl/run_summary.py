@@ -50,15 +50,14 @@ def _logger_locations(trainer: L.Trainer) -> list[tuple[str, str]]:
 def print_summary(cfg: DictConfig, trainer: L.Trainer, metrics: dict[str, float]) -> None:
     """Where the checkpoint, logs and W&B run are, and validation SSIM of the model next to zero-filled."""
     console = Console()
-    where = Table(title="run", show_header=False)
-    where.add_row("output folder", str(cfg.paths.output_dir))
+    where = [("output folder", str(cfg.paths.output_dir))]
     callback = trainer.checkpoint_callback
     if callback is not None and callback.best_model_path:
-        where.add_row("best checkpoint", callback.best_model_path)
-        where.add_row("last checkpoint", str(Path(callback.dirpath) / "last.ckpt"))
-    for name, location in _logger_locations(trainer):
-        where.add_row(name, location)
-    console.print(where)
+        where.append(("best checkpoint", callback.best_model_path))
+        where.append(("last checkpoint", str(Path(callback.dirpath) / "last.ckpt")))
+    where.extend(_logger_locations(trainer))
+    for name, location in where:  # whole paths, never cut to the terminal's width
+        console.print(f"[bold]{name}:[/bold] {location}", soft_wrap=True, highlight=False)
     scores = Table(title="validation (mean over volumes)")
     for column in ("metric", "model", "zero-filled"):
         scores.add_column(column)

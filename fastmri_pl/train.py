@@ -25,7 +25,7 @@ def train(cfg: DictConfig) -> float | None:
     datamodule = factory.build_datamodule(cfg)
     module = factory.build_module(cfg)
     loggers = factory.build_loggers(cfg)
-    trainer = factory.build_trainer(cfg, factory.build_callbacks(cfg), loggers)
+    trainer = factory.build_trainer(cfg, factory.build_callbacks(cfg, loggers), loggers)
     for logger in loggers:
         logger.log_hyperparams(factory.resolved(cfg))
     metrics = {}

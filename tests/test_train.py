@@ -1,9 +1,12 @@
 """End-to-end training on synthetic HDF5 data: every model runs, VarNet learns, runs resume, bad input."""
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import h5py
+import numpy as np
 import pytest
 import torch
 
@@ -113,4 +116,26 @@ def test_empty_data_folder_is_one_clear_error(tmp_path):
     assert result.returncode == 2, result.stderr[-2000:]
     error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(error_lines) == 1 and str(tmp_path / "data") in error_lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_nan_found_by_a_loader_worker_is_one_line_naming_the_file(data_snu_root, tmp_path):
+    root = tmp_path / "data"
+    shutil.copytree(data_snu_root, root)
+    broken = sorted((root / "train" / "kspace").glob("*.h5"))[0]
+    with h5py.File(broken, "r+") as f:
+        f["kspace"][0, 0, 0, 0] = np.nan
+    result = run_train_cli(
+        "model=varnet_small",
+        "logger=none",
+        f"data.root={root}",
+        "data.synthetic=null",
+        "hardware.num_workers=1",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert error_lines == [f"error: {broken}: kspace slices [0] contain NaN or Inf"] or (
+        len(error_lines) == 1 and str(broken) in error_lines[0] and "NaN" in error_lines[0]
+    ), result.stderr[-2000:]
     assert "Traceback" not in result.stderr
