@@ -1,7 +1,8 @@
 """Brain-like phantoms and birdcage-style coil sensitivities for the synthetic data generator.
 
 Images are built on normalised coordinates where the crop region (the part the challenge scores) spans
-[-1, 1] on both axes, so the head always fits the crop whatever the k-space size. Edges are soft (a sigmoid a
+[-1, 1] on both axes, so the head always fits the crop whatever the k-space size, with air around it as in
+the challenge's images (the foreground mask then has a border to find). Edges are soft (a sigmoid a
 pixel or two wide) so that the data behave like band-limited MR images rather than aliasing-prone cartoons.
 Everything is drawn from one `torch.Generator`, so a volume is a pure function of its seed.
 """
@@ -39,7 +40,7 @@ class BrainPhantom:
 
     def __init__(self, generator: torch.Generator, num_blobs: int = 4, num_waves: int = 6) -> None:
         g = generator
-        self.head_axes = (float(_uniform(g, 0.82, 0.92)), float(_uniform(g, 0.74, 0.86)))
+        self.head_axes = (float(_uniform(g, 0.68, 0.78)), float(_uniform(g, 0.6, 0.7)))
         self.angle = float(_uniform(g, -0.15, 0.15))
         self.ventricle_size = float(_uniform(g, 0.1, 0.16))
         self.blob_centres = _uniform(g, -0.45, 0.45, (num_blobs, 2))
