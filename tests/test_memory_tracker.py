@@ -233,3 +233,13 @@ def test_bad_arguments_are_refused():
         first_optimizer(None)
     with pytest.raises(ValueError, match=">= 1"):
         BatchShape(coils=0, height=8, width=8)
+
+
+@pytest.mark.parametrize("precision", ["32-true", "bf16-mixed"])
+def test_a_primed_step_peaks_like_the_second_of_two_steps(precision):
+    two = trace_training_step(stand_in, SMALL, steps=2, precision=precision)
+    primed = trace_training_step(stand_in, SMALL, steps=1, precision=precision, primed=True)
+    assert primed.peak_bytes == two.peak_bytes
+    for phase in ("setup", "forward", "backward", "optimizer"):
+        assert primed.phases[phase].nbytes == two.phases[phase].nbytes, phase
+    assert dict(primed.resident.by_source) == dict(two.resident.by_source)

@@ -11,7 +11,8 @@ from torch.utils._pytree import tree_flatten
 
 from fastmri_pl.models.blocks import CAB
 from fastmri_pl.models.promptmr import PromptMR, parameter_breakdown
-from fastmri_pl.mri.coils import rss
+from fastmri_pl.models.promptmr_sensitivity import NormalizeCoils
+from fastmri_pl.mri.coils import normalize_sens_maps, rss
 from fastmri_pl.mri.fft import ifft2c
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "model"
@@ -144,3 +145,15 @@ def test_rejects_even_slice_counts_and_mismatched_coil_axis():
     kspace, mask, acs = inputs(1, 1, 4, 16, 20)
     with pytest.raises(ValueError, match="adjacent slices"):
         net(kspace, mask, acs)
+
+
+def test_normalize_coils_equals_the_plain_expression_and_its_gradient():
+    generator = torch.Generator().manual_seed(3)
+    maps = torch.randn(2, 4, 6, 5, dtype=torch.complex128, generator=generator, requires_grad=True)
+    weights = torch.randn(2, 4, 6, 5, dtype=torch.complex128, generator=generator)
+    ours, plain = NormalizeCoils.apply(maps), normalize_sens_maps(maps)
+    torch.testing.assert_close(ours, plain, rtol=1e-12, atol=1e-12)
+    (ours_grad,) = torch.autograd.grad((ours * weights).real.sum(), maps)
+    (plain_grad,) = torch.autograd.grad((plain * weights).real.sum(), maps)
+    torch.testing.assert_close(ours_grad, plain_grad, rtol=1e-10, atol=1e-10)
+    assert torch.autograd.gradcheck(NormalizeCoils.apply, (maps[:1, :, :2, :2].detach().requires_grad_(),))

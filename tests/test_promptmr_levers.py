@@ -67,6 +67,7 @@ def reference():
         MemoryLevers(sens_chunk=2, checkpoint="cascade"),
         MemoryLevers(coil_chunk=1),
         MemoryLevers(coil_chunk=COILS),
+        MemoryLevers(checkpoint="level", coil_chunk=COILS),
         MemoryLevers(offload=True),
         MemoryLevers(offload=True, checkpoint="cascade"),
         MemoryLevers(checkpoint="level", sens_chunk=1, coil_chunk=1, offload=True),
@@ -117,7 +118,13 @@ def test_each_sensitivity_chunk_and_cascade_is_checkpointed_on_its_own(monkeypat
     assert len(calls) == 1 + len(net.cascades) * (1 + levels) + levels
 
 
-def test_offload_with_checkpointing_saves_only_cascade_boundaries(monkeypatch):
+@pytest.mark.parametrize(
+    ("levers", "part_coils"),
+    [(MemoryLevers(checkpoint="cascade", offload=True), None), (MemoryLevers("level", 1, 1, True), 1)],
+    ids=["all_coils", "coil_parts"],
+)
+def test_offload_with_checkpointing_saves_only_cascade_boundaries(monkeypatch, levers, part_coils):
+    """With coil chunks, a boundary is its parts: the k-space is never concatenated between cascades."""
     packed = []
 
     class CountingSaveOnCpu(torch.autograd.graph.save_on_cpu):
@@ -132,7 +139,11 @@ def test_offload_with_checkpointing_saves_only_cascade_boundaries(monkeypatch):
             self.pack_hook = counting_pack
 
     monkeypatch.setattr(torch.autograd.graph, "save_on_cpu", CountingSaveOnCpu)
-    net = small_promptmr(MemoryLevers(checkpoint="cascade", offload=True))
+    net = small_promptmr(levers)
     kspace, mask, acs = batch(net.num_adj_slices)
     net(kspace, mask, acs).sum().backward()
-    assert packed == [tuple(kspace.shape)] * len(net.cascades)
+    if part_coils is None:
+        assert packed == [tuple(kspace.shape)] * len(net.cascades)
+    else:
+        part = (1, part_coils, HEIGHT, WIDTH)
+        assert packed == [part] * (kspace.shape[1] // part_coils) * len(net.cascades)

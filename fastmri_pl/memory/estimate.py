@@ -67,16 +67,33 @@ def with_levers(cfg: DictConfig, levers: MemoryLevers, **model_overrides: Any) -
     return merged
 
 
+InferenceCache = dict[tuple[str, BatchShape], MemoryReport]
+
+
 def estimate_full(
-    cfg: DictConfig, shape: BatchShape, levers: MemoryLevers, steps: int = 2, **model_overrides: Any
+    cfg: DictConfig,
+    shape: BatchShape,
+    levers: MemoryLevers,
+    steps: int = 2,
+    inference_cache: InferenceCache | None = None,
+    **model_overrides: Any,
 ) -> Estimate:
-    """Trace `steps` training steps and one inference pass of the whole configured model with `levers`."""
+    """Trace `steps` training steps and one inference pass of the whole configured model with `levers`.
+
+    The first of several steps is stood in for by priming the optimizer (`trace_training_step(primed=True)`):
+    same peak, half the tracing time. Inference runs without autograd, so checkpointing and offload do not
+    change it: with an `inference_cache`, settings that differ only in those reuse one inference trace.
+    """
     run_cfg = with_levers(cfg, levers, **model_overrides)
     precision = str(cfg.hardware.precision)
     train = trace_training_step(
-        lambda: factory.build_module(run_cfg), shape, steps=steps, precision=precision
+        lambda: factory.build_module(run_cfg),
+        shape,
+        steps=max(1, steps - 1),
+        precision=precision,
+        primed=steps > 1,
     )
-    infer = trace_inference(lambda: factory.build_module(run_cfg), shape, precision=precision)
+    infer = _inference(cfg, shape, levers, inference_cache, model_overrides)
     return Estimate(
         levers=levers,
         precision=precision,
@@ -89,3 +106,24 @@ def estimate_full(
         seconds=train.seconds + infer.seconds,
         reports=(train, infer),
     )
+
+
+def _inference(
+    cfg: DictConfig,
+    shape: BatchShape,
+    levers: MemoryLevers,
+    cache: InferenceCache | None,
+    model_overrides: dict[str, Any],
+) -> MemoryReport:
+    """The inference trace of `levers`, from `cache` when a setting with the same chunking was traced."""
+    chunking = MemoryLevers(sens_chunk=levers.sens_chunk, coil_chunk=levers.coil_chunk)
+    run_cfg = with_levers(cfg, chunking, **model_overrides)
+    key = (OmegaConf.to_yaml(run_cfg), shape)
+    if cache is not None and key in cache:
+        return cache[key]
+    report = trace_inference(
+        lambda: factory.build_module(run_cfg), shape, precision=str(cfg.hardware.precision)
+    )
+    if cache is not None:
+        cache[key] = report
+    return report

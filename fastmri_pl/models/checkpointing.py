@@ -24,10 +24,15 @@ def checkpointed(fn: Callable[..., torch.Tensor], *args: torch.Tensor, enabled: 
 
 
 def map_in_chunks(
-    fn: Callable[[torch.Tensor], torch.Tensor], batch: torch.Tensor, chunk_size: int, checkpoint_each: bool
+    fn: Callable[..., torch.Tensor],
+    batch: torch.Tensor,
+    chunk_size: int,
+    checkpoint_each: bool,
+    *aligned: torch.Tensor,
 ) -> torch.Tensor:
     """`fn` over dim 0 of `batch` in chunks of `chunk_size` (0 = one call), concatenated back along dim 0.
 
+    `aligned` tensors share dim 0 with `batch` and are sliced alike: `fn(batch_chunk, *aligned_chunks)`.
     With `checkpoint_each`, every chunk's call is checkpointed on its own, so the backward recomputes and
     holds one chunk's activations at a time instead of the whole batch's. `fn` must treat the items of dim 0
     independently (no batch statistics) for the result to equal a single call.
@@ -35,9 +40,9 @@ def map_in_chunks(
     total = batch.shape[0]
     step = total if chunk_size <= 0 else min(chunk_size, total)
     if step >= total:
-        return checkpointed(fn, batch, enabled=checkpoint_each)
+        return checkpointed(fn, batch, *aligned, enabled=checkpoint_each)
     parts = [
-        checkpointed(fn, batch[start : start + step], enabled=checkpoint_each)
+        checkpointed(fn, *(t[start : start + step] for t in (batch, *aligned)), enabled=checkpoint_each)
         for start in range(0, total, step)
     ]
     return torch.cat(parts, dim=0)

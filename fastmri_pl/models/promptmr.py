@@ -21,13 +21,20 @@ from fastmri_pl.models.promptmr_sensitivity import PromptSensitivityNet
 from fastmri_pl.mri.coils import rss
 from fastmri_pl.mri.fft import fft2c, ifft2c
 
+Parts = tuple[torch.Tensor, ...]
+
 
 class PromptMRCascade(nn.Module):
     """One unrolled step on k-space (B, S*C, H, W), slices stacked slice-major on the coil axis.
 
-    With `coil_chunk` > 0, coil combination, expansion, data consistency and the update run on at most that
-    many coils of one adjacent slice at a time, so only a chunk's temporaries exist besides the result; the
-    image of a slice is broadcast over its coils (never repeated), and the input k-space is never copied.
+    K-space, measured k-space and maps travel as *parts*: views along the coil axis (`split_coils`), each of
+    at most `coil_chunk` coils of one adjacent slice (one part of all coils when `coil_chunk` is 0). The
+    cascade maps parts to parts, so the multi-coil k-space is never concatenated between cascades and the
+    backward passes per-part gradients (no all-coil zero-padded or concatenated gradient buffers). Coil
+    combination, expansion, data consistency and the update run one part at a time; the image of a slice is
+    broadcast over its coils (never repeated), and the input k-space is never copied. With
+    `checkpoint_parts`, each part's combination and update is checkpointed on its own, so the cascade keeps
+    no per-part FFT or data-consistency activations for its backward (only views of tensors that live anyway).
     """
 
     def __init__(self, refiner: ComplexPromptUnet, num_adj_slices: int) -> None:
@@ -36,12 +43,22 @@ class PromptMRCascade(nn.Module):
         self.data_consistency = SoftDataConsistency()
         self.num_adj_slices = num_adj_slices
         self.coil_chunk = 0
+        self.checkpoint_parts = False
 
-    def forward(
-        self, kspace: torch.Tensor, measured: torch.Tensor, mask: torch.Tensor, sens_maps: torch.Tensor
-    ) -> torch.Tensor:
+    def split_coils(self, tensor: torch.Tensor) -> Parts:
+        """Views of `tensor` (B, S*C, H, W) along the coil axis, one per part this cascade works on."""
         if self.coil_chunk <= 0:
-            return self._all_coils(kspace, measured, mask, sens_maps)
+            return (tensor,)
+        return tensor.split([len(part) for group in self._groups(tensor.shape[1]) for part in group], dim=1)
+
+    def _groups(self, coil_images: int) -> list[list[range]]:
+        coils = coil_images // self.num_adj_slices
+        chunks = grouped_chunks(self.num_adj_slices, coils, self.coil_chunk)
+        return [[range(part.start, part.stop) for part in group] for group in chunks]
+
+    def forward(self, kspace: Parts, measured: Parts, mask: torch.Tensor, sens_maps: Parts) -> Parts:
+        if self.coil_chunk <= 0:
+            return (self._all_coils(kspace[0], measured[0], mask, sens_maps[0]),)
         return self._chunked(kspace, measured, mask, sens_maps)
 
     def _all_coils(
@@ -55,27 +72,48 @@ class PromptMRCascade(nn.Module):
         model_term = fft2c((refined * sens).reshape(b, sc, h, w))
         return kspace - self.data_consistency(kspace, measured, mask) - model_term
 
-    def _chunked(
-        self, kspace: torch.Tensor, measured: torch.Tensor, mask: torch.Tensor, sens_maps: torch.Tensor
-    ) -> torch.Tensor:
-        coils = kspace.shape[1] // self.num_adj_slices
-        groups = grouped_chunks(self.num_adj_slices, coils, self.coil_chunk)
-        images = torch.stack([self._combine(kspace, sens_maps, chunks) for chunks in groups], dim=1)
+    def _chunked(self, kspace: Parts, measured: Parts, mask: torch.Tensor, sens_maps: Parts) -> Parts:
+        per_group = [len(group) for group in self._groups(sum(part.shape[1] for part in kspace))]
+        owner = [group for group, count in enumerate(per_group) for _ in range(count)]
+        on = self.checkpoint_parts
+        combined = [checkpointed(_combine, k, s, enabled=on) for k, s in zip(kspace, sens_maps, strict=True)]
+        images = torch.stack(
+            [
+                reduce(torch.add, (c for c, g in zip(combined, owner, strict=True) if g == group))
+                for group in range(len(per_group))
+            ],
+            dim=1,
+        )
         refined = self.refiner(images)
-        updated = []
-        for index, chunks in enumerate(groups):
-            image = refined[:, index : index + 1]
-            for coil_range in chunks:
-                k = kspace[:, coil_range]
-                model_term = fft2c(image * sens_maps[:, coil_range])
-                updated.append(k - self.data_consistency(k, measured[:, coil_range], mask) - model_term)
-        return torch.cat(updated, dim=1)
+        update = partial(_update, self.data_consistency, mask)
+        return tuple(
+            checkpointed(update, k, m, s, refined[:, g : g + 1], enabled=on)
+            for k, m, s, g in zip(kspace, measured, sens_maps, owner, strict=True)
+        )
 
-    @staticmethod
-    def _combine(kspace: torch.Tensor, sens_maps: torch.Tensor, chunks: list[slice]) -> torch.Tensor:
-        """Coil-combined image (B, H, W) of one adjacent slice, accumulated chunk by chunk."""
-        parts = ((ifft2c(kspace[:, coils]) * sens_maps[:, coils].conj()).sum(dim=1) for coils in chunks)
-        return reduce(torch.add, parts)
+
+def _combine(kspace: torch.Tensor, sens_maps: torch.Tensor) -> torch.Tensor:
+    """A part's contribution (B, H, W) to the coil-combined image of its adjacent slice."""
+    return (ifft2c(kspace) * sens_maps.conj()).sum(dim=1)
+
+
+def _update(
+    data_consistency: SoftDataConsistency,
+    mask: torch.Tensor,
+    kspace: torch.Tensor,
+    measured: torch.Tensor,
+    sens_maps: torch.Tensor,
+    image: torch.Tensor,
+) -> torch.Tensor:
+    """A part's next k-space: soft data consistency and the refined image expanded to its coils."""
+    return kspace - data_consistency(kspace, measured, mask) - fft2c(image * sens_maps)
+
+
+def _run_cascade(
+    cascade: PromptMRCascade, measured: Parts, mask: torch.Tensor, sens_maps: Parts, *kspace: torch.Tensor
+) -> Parts:
+    """`cascade` with the k-space parts last, so that checkpointing sees them as its inputs."""
+    return cascade(kspace, measured, mask, sens_maps)
 
 
 class PromptMR(nn.Module):
@@ -164,6 +202,7 @@ class PromptMR(nn.Module):
         self.sens_net.checkpoint_chunks = checkpointing
         for cascade in self.cascades:
             cascade.coil_chunk = levers.coil_chunk
+            cascade.checkpoint_parts = levers.checkpoint == "level"
         for module in self.modules():
             if isinstance(module, PromptUnet):
                 module.checkpoint_levels = levers.checkpoint == "level"
@@ -176,15 +215,31 @@ class PromptMR(nn.Module):
                 f"masked_kspace must be (B, S*C, H, W) with S={self.num_adj_slices} adjacent slices, "
                 f"got shape {tuple(masked_kspace.shape)}"
             )
+        if not self.cascades:
+            return self._centre_image((masked_kspace,), masked_kspace.shape[1])
         sens_maps = self.sens_net(masked_kspace, num_low_frequencies)
         checkpoint_cascades = self.levers.checkpoint != "none"
-        kspace = masked_kspace
+        split = self.cascades[0].split_coils
+        measured, sens_parts, kspace = split(masked_kspace), split(sens_maps), split(masked_kspace)
         with offloaded(self.levers.offload):
             for cascade in self.cascades:
-                step = partial(cascade, measured=masked_kspace, mask=mask, sens_maps=sens_maps)
-                kspace = checkpointed(step, kspace, enabled=checkpoint_cascades)
-        coils = masked_kspace.shape[1] // self.num_adj_slices
-        centre = kspace[:, self.center_slice * coils : (self.center_slice + 1) * coils]
+                step = partial(_run_cascade, cascade, measured, mask, sens_parts)
+                kspace = checkpointed(step, *kspace, enabled=checkpoint_cascades)
+        return self._centre_image(kspace, masked_kspace.shape[1])
+
+    def _centre_image(self, parts: Parts, coil_images: int) -> torch.Tensor:
+        """RSS image of the centre slice's coils, gathered from the parts that hold them."""
+        coils = coil_images // self.num_adj_slices
+        first, stop = self.center_slice * coils, (self.center_slice + 1) * coils
+        offsets = [0]
+        for part in parts:
+            offsets.append(offsets[-1] + part.shape[1])
+        inside = [
+            part[:, max(first - start, 0) : stop - start]
+            for part, start, end in zip(parts, offsets, offsets[1:], strict=False)
+            if start < stop and end > first
+        ]
+        centre = inside[0] if len(inside) == 1 else torch.cat(inside, dim=1)
         return rss(ifft2c(centre), dim=1)
 
 

@@ -5,9 +5,11 @@ from torch import nn
 
 from fastmri_pl.models.checkpointing import map_in_chunks
 from fastmri_pl.models.prompt_unet import ComplexPromptUnet, PromptUnetConfig
-from fastmri_pl.mri.coils import normalize_sens_maps
+from fastmri_pl.mri.coils import rss
 from fastmri_pl.mri.fft import ifft2c
 from fastmri_pl.mri.masks import acs_mask
+
+_EPS = 1e-12
 
 
 class PromptSensitivityNet(nn.Module):
@@ -16,7 +18,9 @@ class PromptSensitivityNet(nn.Module):
     Every coil image is refined on its own (one complex image, two channels), so running the U-Net on chunks
     of `chunk_size` coil images (0 = all at once) gives the single-call result. With `checkpoint_chunks`,
     each chunk's call is checkpointed on its own: the backward then recomputes and holds one chunk's
-    activations at a time, instead of those of all S*C full-resolution coil images.
+    activations at a time, instead of those of all S*C full-resolution coil images. The ACS masking and the
+    inverse FFT happen inside each chunk's call, so a chunk's saved input is a view of the batch's k-space
+    rather than of an all-coil image tensor that would then live for the whole step.
     """
 
     def __init__(self, num_adj_slices: int, config: PromptUnetConfig, act: nn.Module | None = None) -> None:
@@ -28,8 +32,38 @@ class PromptSensitivityNet(nn.Module):
 
     def forward(self, masked_kspace: torch.Tensor, num_low_frequencies: torch.Tensor) -> torch.Tensor:
         b, coil_images, h, w = masked_kspace.shape
-        acs_kspace = masked_kspace * acs_mask(num_low_frequencies, w).to(masked_kspace.device)
-        images = ifft2c(acs_kspace).reshape(b * coil_images, 1, h, w)
-        maps = map_in_chunks(self.unet, images, self.chunk_size, self.checkpoint_chunks)
+        acs = acs_mask(num_low_frequencies, w).to(masked_kspace.device)
+        per_image_acs = acs.expand(b, coil_images, 1, w).reshape(b * coil_images, 1, 1, w)
+        kspace = masked_kspace.reshape(b * coil_images, 1, h, w)
+        maps = map_in_chunks(self._acs_map, kspace, self.chunk_size, self.checkpoint_chunks, per_image_acs)
         per_slice = maps.reshape(b * self.num_adj_slices, coil_images // self.num_adj_slices, h, w)
-        return normalize_sens_maps(per_slice).reshape(b, coil_images, h, w)
+        return NormalizeCoils.apply(per_slice).reshape(b, coil_images, h, w)
+
+    def _acs_map(self, kspace: torch.Tensor, acs: torch.Tensor) -> torch.Tensor:
+        """Unnormalised maps of coil images (N, 1, H, W) from their k-space and ACS masks (N, 1, 1, W)."""
+        return self.unet(ifft2c(kspace * acs))
+
+
+class NormalizeCoils(torch.autograd.Function):
+    """`maps / (rss over dim 1 + eps)` whose backward keeps only its output and the RSS (one real per pixel).
+
+    Autograd on the plain expression would keep the unnormalised maps and their magnitudes, two more
+    all-coil tensors, alive from the sensitivity net to the end of the backward. The gradient, with s the
+    output, d = r + eps, G the incoming gradient, complex numbers as real 2-vectors, <a, b> = Re(conj(a) b):
+    dL/dm_c = (G_c - s_c (d / r) sum_k <G_k, s_k>) / d; pixels whose maps are all zero get G_c / d.
+    """
+
+    @staticmethod
+    def forward(ctx, maps: torch.Tensor) -> torch.Tensor:
+        norm = rss(maps).unsqueeze(1)
+        sens = maps / (norm + _EPS)
+        ctx.save_for_backward(sens, norm)
+        return sens
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        sens, norm = ctx.saved_tensors
+        denominator = norm + _EPS
+        inner = (grad * sens.conj()).real.sum(dim=1, keepdim=True)
+        ratio = torch.where(norm > 0, denominator / norm.clamp_min(_EPS), torch.zeros_like(norm))
+        return (grad - sens * (inner * ratio)) / denominator
