@@ -6,7 +6,6 @@ under OUT/figures/, and hands metrics and pictures to the configured loggers.
 """
 
 import math
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig
 
 from fastmri_pl import factory
-from fastmri_pl.data.errors import DataError
+from fastmri_pl.data.errors import exit_on_data_error
 from fastmri_pl.evaluation.figures import GalleryRow, save_ssim_per_slice, save_worst_gallery
 from fastmri_pl.evaluation.pairs import check_pair, find_pairs, read_volume
 from fastmri_pl.evaluation.records import write_metrics_json, write_per_volume_csv
@@ -112,11 +111,8 @@ def run(cfg: DictConfig) -> dict[str, dict[str, float | int]]:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    try:
+    with exit_on_data_error():
         run(cfg)
-    except DataError as error:
-        print(f"error: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

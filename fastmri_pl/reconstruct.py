@@ -7,7 +7,6 @@ Bad input (missing `mask`, empty or absent leaderboard folders, a non-empty OUT 
 stops the run with one line on stderr naming the file, exit code 2.
 """
 
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from fastmri_pl.data.errors import DataError
+from fastmri_pl.data.errors import exit_on_data_error
 from fastmri_pl.data.readers import index_volumes
 from fastmri_pl.data.synthetic import ensure_synthetic, synthetic_config
 from fastmri_pl.data.volumes import Volume
@@ -114,11 +113,8 @@ def _advancing(slices: Iterator[torch.Tensor], progress: Progress, task: TaskID)
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="reconstruct")
 def main(cfg: DictConfig) -> None:
-    try:
+    with exit_on_data_error():
         reconstruct(cfg)
-    except DataError as error:
-        print(f"error: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

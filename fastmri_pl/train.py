@@ -10,7 +10,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from fastmri_pl import factory
-from fastmri_pl.data.errors import DataError
+from fastmri_pl.data.errors import exit_on_data_error
 from fastmri_pl.memory.oom import oom_message
 from fastmri_pl.run_summary import check_output_folder, print_startup, print_summary, resolve_ckpt_path
 from fastmri_pl.sweep.ddp import finish_ddp_job
@@ -43,13 +43,11 @@ def train(cfg: DictConfig) -> float | None:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    if HydraConfig.get().mode == RunMode.MULTIRUN:
+        return train(cfg)  # an error fails only this job: Hydra runs the sweep's other jobs
     try:
-        return train(cfg)
-    except DataError as error:
-        if HydraConfig.get().mode == RunMode.MULTIRUN:
-            raise  # Hydra marks only this job failed; the sweep's other jobs still run
-        print(f"error: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
+        with exit_on_data_error():
+            return train(cfg)
     except torch.cuda.OutOfMemoryError:
         print(oom_message(cfg, torch.cuda.max_memory_allocated()), file=sys.stderr)
         raise SystemExit(3) from None

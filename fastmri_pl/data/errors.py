@@ -1,5 +1,8 @@
 """The one error type for bad input files: it names the file and says what is wrong with it."""
 
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 _MARKER = "DataError: "
@@ -17,3 +20,14 @@ class DataError(ValueError):
         self.path = str(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
+
+
+@contextmanager
+def exit_on_data_error() -> Iterator[None]:
+    """For command-line entry points: a `DataError` ends the command with one line on stderr and exit code 2,
+    not a traceback wall."""
+    try:
+        yield
+    except DataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
