@@ -15,9 +15,8 @@ import torch
 from hydra import compose
 from omegaconf import DictConfig, OmegaConf
 
-from fastmri_pl import factory
+from fastmri_pl import CONFIG_DIR, factory
 from fastmri_pl.memory.batch import BatchShape
-from fastmri_pl.memory.cli import CONFIG_DIR
 from fastmri_pl.memory.estimate import estimate_full, with_levers
 from fastmri_pl.memory.report import GIB
 from fastmri_pl.memory.trace import autocast_for, first_optimizer

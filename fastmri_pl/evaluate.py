@@ -12,8 +12,9 @@ from pathlib import Path
 import hydra
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig
+from rich.progress import track
 
-from fastmri_pl import factory
+from fastmri_pl import CONFIG_DIR, factory
 from fastmri_pl.data.errors import exit_on_data_error
 from fastmri_pl.evaluation.figures import GalleryRow, save_ssim_per_slice, save_worst_gallery
 from fastmri_pl.evaluation.pairs import check_pair, find_pairs, read_volume
@@ -80,13 +81,15 @@ def evaluate(
     split: str = "leaderboard",
     num_worst: int = 4,
     loggers: Sequence[Logger] = (),
+    progress: bool = True,
 ) -> dict[str, dict[str, float | int]]:
     """Score every reconstruction under recon_dir against its target under root/split; returns the summary."""
     recon_dir = Path(recon_dir)
     pairs = find_pairs(root, recon_dir, layout, split)
     for pair in pairs:
         check_pair(pair, layout)
-    scores = [score_volume(pair, read_volume(pair, layout), layout) for pair in pairs]
+    scored = track(pairs, description="scoring volumes", transient=True, disable=not progress)
+    scores = [score_volume(pair, read_volume(pair, layout), layout) for pair in scored]
     summary = summarize(scores)
     write_metrics_json(recon_dir, summary)
     write_per_volume_csv(recon_dir, scores)
@@ -106,10 +109,11 @@ def run(cfg: DictConfig) -> dict[str, dict[str, float | int]]:
         split=cfg.split,
         num_worst=cfg.num_worst,
         loggers=factory.build_loggers(cfg),
+        progress=cfg.progress,
     )
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="evaluate")
 def main(cfg: DictConfig) -> None:
     with exit_on_data_error():
         run(cfg)

@@ -6,7 +6,7 @@ import lightning as L
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import Logger
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
@@ -54,7 +54,17 @@ def build_callbacks(cfg: DictConfig, loggers: list[Logger]) -> list[L.Callback]:
 
 
 def build_loggers(cfg: DictConfig) -> list[Logger]:
-    return [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
+    """The configured loggers. Checkpoints go to W&B as artifacts only when online and asked for: offline they
+    would pile up copies of every checkpoint beside the run's own files."""
+    loggers = []
+    for name, logger_cfg in (cfg.get("logger") or {}).items():
+        if logger_cfg is None:
+            continue
+        if logger_cfg.get("log_model") and logger_cfg.get("mode", "online") != "online":
+            rank_zero_warn(f"logger.{name}.log_model ignored: W&B runs {logger_cfg.mode}; WANDB_MODE=online")
+            logger_cfg = OmegaConf.merge(logger_cfg, {"log_model": False})
+        loggers.append(instantiate(logger_cfg))
+    return loggers
 
 
 def build_trainer(cfg: DictConfig, callbacks: list[L.Callback], loggers: list[Logger]) -> L.Trainer:

@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from fastmri_pl import CONFIG_DIR
 from fastmri_pl.data.errors import exit_on_data_error
 from fastmri_pl.data.readers import index_volumes
 from fastmri_pl.data.synthetic import ensure_synthetic, synthetic_config
@@ -111,7 +112,7 @@ def _advancing(slices: Iterator[torch.Tensor], progress: Progress, task: TaskID)
         progress.advance(task)
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="reconstruct")
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="reconstruct")
 def main(cfg: DictConfig) -> None:
     with exit_on_data_error():
         reconstruct(cfg)

@@ -9,7 +9,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from fastmri_pl import factory
+from fastmri_pl import CONFIG_DIR, factory
 from fastmri_pl.data.errors import exit_on_data_error
 from fastmri_pl.memory.oom import oom_message
 from fastmri_pl.run_summary import check_output_folder, print_startup, print_summary, resolve_ckpt_path
@@ -41,7 +41,7 @@ def train(cfg: DictConfig) -> float | None:
     return float(metrics[cfg.optimized_metric]) if cfg.optimized_metric in metrics else None
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def main(cfg: DictConfig) -> float | None:
     if HydraConfig.get().mode == RunMode.MULTIRUN:
         return train(cfg)  # an error fails only this job: Hydra runs the sweep's other jobs

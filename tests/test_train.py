@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import torch
 
+from fastmri_pl import factory
+from fastmri_pl import train as train_module
 from fastmri_pl.train import train
 
 MODELS = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "conf" / "model").glob("*.yaml"))
@@ -139,3 +141,44 @@ def test_nan_found_by_a_loader_worker_is_one_line_naming_the_file(data_snu_root,
         len(error_lines) == 1 and str(broken) in error_lines[0] and "NaN" in error_lines[0]
     ), result.stderr[-2000:]
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("precision", ["32-true", "bf16-mixed", "16-mixed"])
+def test_fast_dev_run_promptmr_small_with_each_cpu_precision(
+    precision, compose_config, train_tiny_overrides, tmp_path
+):
+    """On CPU Lightning turns 16-mixed into bf16-mixed; both must train with FFTs kept in fp32."""
+    overrides = [
+        *train_tiny_overrides,
+        "model=promptmr_small",
+        "debug=fdr",
+        f"hardware.precision={precision}",
+    ]
+    best_ssim = train(compose_config(overrides, output_dir=tmp_path))
+    assert best_ssim is not None and 0.0 < best_ssim <= 1.0
+
+
+def test_cuda_out_of_memory_ends_with_the_planner_advice(monkeypatch, capsys, tmp_path):
+    def out_of_memory(cfg):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(train_module, "train", out_of_memory)
+    monkeypatch.setattr(sys, "argv", [train_module.__file__, "hardware=gtx1080", f"hydra.run.dir={tmp_path}"])
+    with pytest.raises(SystemExit) as exit_info:
+        train_module.main()
+    assert exit_info.value.code == 3
+    message = capsys.readouterr().err
+    assert "CUDA out of memory" in message and "8 GiB" in message
+    assert "memory.plan=true" in message and "hardware=rtx4070" in message  # the planner and a bigger card
+    assert "Traceback" not in message
+
+
+def test_wandb_checkpoint_artifacts_only_online(compose_config, tmp_path, monkeypatch):
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    offline = compose_config(["logger=wandb", "logger.wandb.log_model=true"], output_dir=tmp_path)
+    (logger,) = factory.build_loggers(offline)
+    assert logger._log_model is False
+    monkeypatch.setenv("WANDB_MODE", "online")
+    online = compose_config(["logger=wandb", "logger.wandb.log_model=true"], output_dir=tmp_path)
+    (logger,) = factory.build_loggers(online)
+    assert logger._log_model is True
