@@ -71,3 +71,12 @@ def test_unknown_option_fails_with_hydra_choices() -> None:
     assert result.returncode != 0
     assert "Could not find 'model/no_such_model'" in result.stderr
     assert "Available options" in result.stderr and "varnet_small" in result.stderr
+
+
+@pytest.mark.parametrize("config_name", ["reconstruct", "evaluate", "memory", "bench"])
+def test_every_entry_point_config_composes(config_name: str, compose_config) -> None:
+    required = {"reconstruct": ["output_dir=/tmp/out"], "evaluate": ["recon_dir=/tmp/out"]}
+    overrides = required.get(config_name, [])
+    cfg = compose_config(overrides, config_name=config_name)
+    assert cfg.task_name == config_name
+    OmegaConf.to_container(cfg, resolve=config_name != "evaluate")  # evaluate reads data.root/layout only
