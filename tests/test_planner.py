@@ -56,6 +56,8 @@ def test_candidates_are_ordered_by_cost_and_cover_every_lever():
     assert settings[0] == MemoryLevers("none", 0, 16, False)
     assert {s.checkpoint for s in settings} == {"none", "cascade", "level"}
     assert {s.offload for s in settings} == {False, True} and {s.sens_chunk for s in settings} == {0, 1}
+    # the whole-net sensitivity checkpoint only reproduces the reference; it never saves memory
+    assert {s.sens_checkpoint for s in settings} == {"chunk"}
 
 
 def varnet_cfg(cascades: int):
@@ -67,6 +69,7 @@ def varnet_cfg(cascades: int):
 
 LEVER_SHAPE = BatchShape(coils=8, height=64, width=64)
 OFFLOAD = MemoryLevers("cascade", 1, 0, True)
+PER_COIL_LOOP = MemoryLevers("cascade", 1, 0, False, sens_checkpoint="whole")
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +79,7 @@ def lever_estimates() -> dict[str, Estimate]:
         "plain": MemoryLevers("none", 0, 0, False),
         "cascade": MemoryLevers("cascade", 0, 0, False),
         "per_coil": MemoryLevers("cascade", 1, 0, False),
+        "per_coil_loop": PER_COIL_LOOP,
         "offload": OFFLOAD,
     }
     cfg = varnet_cfg(2)
@@ -103,3 +107,17 @@ def test_each_lever_lowers_the_estimate_where_it_should(lever_estimates):
     assert per_coil.train_peak < cascade.train_peak
     assert offload.train_peak < per_coil.train_peak
     assert offload.host_peak > per_coil.host_peak == 0
+
+
+def test_a_per_coil_loop_in_one_checkpoint_saves_little(lever_estimates):
+    """The reference's loop: the recompute of one sensitivity checkpoint holds every coil's activations."""
+    cascade, per_coil, loop = (lever_estimates[k] for k in ("cascade", "per_coil", "per_coil_loop"))
+    saved_per_chunk = cascade.train_peak - per_coil.train_peak
+    assert saved_per_chunk > 0
+    assert abs(cascade.train_peak - loop.train_peak) < saved_per_chunk / 4
+
+
+def test_composition_traces_every_sensitivity_chunk_of_a_whole_checkpoint(lever_estimates):
+    composed = estimate_composed(varnet_cfg(2), LEVER_SHAPE, PER_COIL_LOOP)
+    assert composed.train_peak == lever_estimates["per_coil_loop"].train_peak
+    assert composed.infer_peak == pytest.approx(lever_estimates["per_coil_loop"].infer_peak, rel=0.01)

@@ -71,6 +71,8 @@ def reference():
         MemoryLevers(offload=True),
         MemoryLevers(offload=True, checkpoint="cascade"),
         MemoryLevers(checkpoint="level", sens_chunk=1, coil_chunk=1, offload=True),
+        MemoryLevers(checkpoint="cascade", sens_chunk=1, sens_checkpoint="whole"),
+        MemoryLevers(checkpoint="level", sens_chunk=2, coil_chunk=1, sens_checkpoint="whole"),
     ],
     ids=str,
 )
@@ -116,6 +118,62 @@ def test_each_sensitivity_chunk_and_cascade_is_checkpointed_on_its_own(monkeypat
     net(kspace, mask, acs)
     levels = 2 * 3 + 1  # encoder and decoder levels plus the bottleneck, per U-Net call
     assert len(calls) == 1 + len(net.cascades) * (1 + levels) + levels
+
+
+def test_a_whole_sensitivity_checkpoint_wraps_the_chunk_loop_once(monkeypatch):
+    """The reference's way: one checkpoint around the per-coil loop, none per chunk."""
+    calls = []
+    real_checkpoint = checkpointing.checkpoint
+
+    def counting_checkpoint(fn, *args, **kwargs):
+        calls.append(args[0].shape)
+        return real_checkpoint(fn, *args, **kwargs)
+
+    monkeypatch.setattr(checkpointing, "checkpoint", counting_checkpoint)
+    net = small_promptmr(MemoryLevers(checkpoint="cascade", sens_chunk=1, sens_checkpoint="whole"))
+    kspace, mask, acs = batch(net.num_adj_slices)
+    net(kspace, mask, acs).sum().backward()
+    assert calls.count(kspace.shape) == 1 + len(net.cascades)  # sensitivity net + one per cascade
+    assert len(calls) == 1 + len(net.cascades)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"sens_checkpoint": "coil"}, {"sens_checkpoint": "whole"}, {"checkpoint": "unit"}, {"sens_chunk": -1}],
+    ids=str,
+)
+def test_invalid_levers_are_refused(fields):
+    with pytest.raises(ValueError, match="levers"):
+        MemoryLevers(**fields)
+
+
+@pytest.mark.parametrize("levers", [MemoryLevers(), MemoryLevers("level", 1, 1)], ids=["all_coils", "parts"])
+def test_inference_updates_k_space_in_place_with_the_training_result(levers):
+    """Without autograd every cascade but the first overwrites its input parts; the batch stays untouched."""
+    net = small_promptmr(levers)
+    kspace, mask, acs = batch(net.num_adj_slices)
+    with_autograd = net(kspace, mask, acs).detach()
+    untouched = kspace.clone()
+    returned_inputs = []
+
+    def record(cascade, inputs, output):
+        returned_inputs.append([a.data_ptr() == b.data_ptr() for a, b in zip(inputs[0], output, strict=True)])
+
+    for cascade in net.cascades:
+        cascade.register_forward_hook(record)
+    with torch.no_grad():
+        image = net(kspace, mask, acs)
+    torch.testing.assert_close(kspace, untouched, rtol=0, atol=0)
+    torch.testing.assert_close(image, with_autograd, rtol=0, atol=0)
+    assert [all(same) for same in returned_inputs] == [False] + [True] * (len(net.cascades) - 1)
+
+
+def test_a_cascade_refuses_to_overwrite_its_input_under_autograd():
+    net = small_promptmr()
+    kspace, mask, _ = batch(net.num_adj_slices)
+    maps = torch.ones_like(kspace)
+    with pytest.raises(RuntimeError, match="autograd is off"):
+        net.cascades[0]((kspace.clone(),), (kspace,), mask, (maps,), in_place=True)
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
+from fastmri_pl import CONFIG_DIR
 from fastmri_pl.memory.batch import BatchShape
 from fastmri_pl.memory.compose import estimate_composed
 from fastmri_pl.memory.estimate import Estimate, estimate_full, gib
@@ -100,9 +101,6 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         path.write_text(json.dumps(document, indent=2) + "\n")
         print(f"wrote {path}")
     return document
-
-
-CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="memory")

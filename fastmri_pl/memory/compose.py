@@ -14,6 +14,9 @@ reached in the backward of the cascade next to one of them, so both traces need 
 first and the last, or the difference measures a move of the peak instead of the per-cascade slope (2 and 3
 overestimated full PromptMR by 0.35 GiB). The extrapolation assumes the same part of the network
 dominates a phase at 3, 4 and N cascades; the tests check the composition against the full trace.
+A sensitivity net checkpointed as one unit (`sens_checkpoint="whole"`, the reference's way) holds every
+chunk's activations in its recompute, so its training step is traced with every chunk real (slower); its
+inference, where checkpointing plays no part, still traces one chunk.
 """
 
 import dataclasses
@@ -26,7 +29,7 @@ import torch
 from omegaconf import DictConfig
 
 from fastmri_pl.memory.batch import BatchShape
-from fastmri_pl.memory.estimate import Estimate, InferenceCache, estimate_full
+from fastmri_pl.memory.estimate import Estimate, InferenceCache, estimate_full, inference_trace
 from fastmri_pl.models import checkpointing
 from fastmri_pl.models.levers import MemoryLevers
 
@@ -82,13 +85,9 @@ def estimate_composed(cfg: DictConfig, shape: BatchShape, levers: MemoryLevers, 
     """
     count = int(cfg.model.net.num_cascades)
     started = time.perf_counter()
-    with one_sensitivity_chunk():
-        if count <= TRACED_CASCADES[-1]:
-            return _composed(estimate_full(cfg, shape, levers, steps, _INFERENCE_TRACES), started)
-        one, two = (
-            estimate_full(cfg, shape, levers, steps, _INFERENCE_TRACES, num_cascades=n)
-            for n in TRACED_CASCADES
-        )
+    if count <= TRACED_CASCADES[-1]:
+        return _composed(_estimate(cfg, shape, levers, steps), started)
+    one, two = (_estimate(cfg, shape, levers, steps, num_cascades=n) for n in TRACED_CASCADES)
     return Estimate(
         levers=levers,
         precision=one.precision,
@@ -101,6 +100,18 @@ def estimate_composed(cfg: DictConfig, shape: BatchShape, levers: MemoryLevers, 
         method="composed",
         seconds=time.perf_counter() - started,
     )
+
+
+def _estimate(
+    cfg: DictConfig, shape: BatchShape, levers: MemoryLevers, steps: int, **overrides: int
+) -> Estimate:
+    """`estimate_full` with one real sensitivity chunk, or all chunks real where the net is one checkpoint."""
+    if levers.sens_checkpoint == "whole":
+        with one_sensitivity_chunk():
+            inference_trace(cfg, shape, levers, _INFERENCE_TRACES, overrides)
+        return estimate_full(cfg, shape, levers, steps, _INFERENCE_TRACES, **overrides)
+    with one_sensitivity_chunk():
+        return estimate_full(cfg, shape, levers, steps, _INFERENCE_TRACES, **overrides)
 
 
 def _composed(estimate: Estimate, started: float) -> Estimate:

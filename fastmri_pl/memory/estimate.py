@@ -7,7 +7,7 @@ follows the code path training uses. `Estimate` is what the CLI prints and write
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from fastmri_pl import factory
 from fastmri_pl.memory.batch import BatchShape
@@ -58,12 +58,15 @@ def gib(nbytes: int) -> float:
 
 
 def with_levers(cfg: DictConfig, levers: MemoryLevers, **model_overrides: Any) -> DictConfig:
-    """A copy of `cfg` whose profile uses `levers` (and whose `model.net` takes `model_overrides`)."""
-    merged = OmegaConf.merge(
-        cfg,
-        {"hardware": {"levers": asdict(levers)}, "model": {"net": model_overrides}},
-    )
+    """A copy of `cfg` whose profile uses `levers` (and whose `model.net` takes `model_overrides`).
+
+    The levers replace the profile's whole mapping (or `auto`), so fields a profile leaves at their default
+    (`sens_checkpoint`) can be set too.
+    """
+    merged = OmegaConf.merge(cfg, {"model": {"net": model_overrides}})
     assert isinstance(merged, DictConfig)
+    with open_dict(merged):
+        merged.hardware.levers = asdict(levers)
     return merged
 
 
@@ -93,7 +96,7 @@ def estimate_full(
         precision=precision,
         primed=steps > 1,
     )
-    infer = _inference(cfg, shape, levers, inference_cache, model_overrides)
+    infer = inference_trace(cfg, shape, levers, inference_cache, model_overrides)
     return Estimate(
         levers=levers,
         precision=precision,
@@ -108,7 +111,7 @@ def estimate_full(
     )
 
 
-def _inference(
+def inference_trace(
     cfg: DictConfig,
     shape: BatchShape,
     levers: MemoryLevers,

@@ -35,6 +35,8 @@ class PromptMRCascade(nn.Module):
     broadcast over its coils (never repeated), and the input k-space is never copied. With
     `checkpoint_parts`, each part's combination and update is checkpointed on its own, so the cascade keeps
     no per-part FFT or data-consistency activations for its backward (only views of tensors that live anyway).
+    With `in_place` (autograd off only), the input parts are overwritten by the update, so inference never
+    holds two multi-coil k-spaces at once; the caller passes it only for parts it owns (not the batch's).
     """
 
     def __init__(self, refiner: ComplexPromptUnet, num_adj_slices: int) -> None:
@@ -56,13 +58,22 @@ class PromptMRCascade(nn.Module):
         chunks = grouped_chunks(self.num_adj_slices, coils, self.coil_chunk)
         return [[range(part.start, part.stop) for part in group] for group in chunks]
 
-    def forward(self, kspace: Parts, measured: Parts, mask: torch.Tensor, sens_maps: Parts) -> Parts:
+    def forward(
+        self, kspace: Parts, measured: Parts, mask: torch.Tensor, sens_maps: Parts, in_place: bool = False
+    ) -> Parts:
+        if in_place and torch.is_grad_enabled():
+            raise RuntimeError("a cascade may overwrite its input k-space only while autograd is off")
         if self.coil_chunk <= 0:
-            return (self._all_coils(kspace[0], measured[0], mask, sens_maps[0]),)
-        return self._chunked(kspace, measured, mask, sens_maps)
+            return (self._all_coils(kspace[0], measured[0], mask, sens_maps[0], in_place),)
+        return self._chunked(kspace, measured, mask, sens_maps, in_place)
 
     def _all_coils(
-        self, kspace: torch.Tensor, measured: torch.Tensor, mask: torch.Tensor, sens_maps: torch.Tensor
+        self,
+        kspace: torch.Tensor,
+        measured: torch.Tensor,
+        mask: torch.Tensor,
+        sens_maps: torch.Tensor,
+        in_place: bool,
     ) -> torch.Tensor:
         b, sc, h, w = kspace.shape
         per_slice = (b, self.num_adj_slices, sc // self.num_adj_slices, h, w)
@@ -70,9 +81,13 @@ class PromptMRCascade(nn.Module):
         images = (ifft2c(kspace).reshape(per_slice) * sens.conj()).sum(dim=2)
         refined = self.refiner(images).unsqueeze(2)
         model_term = fft2c((refined * sens).reshape(b, sc, h, w))
+        if in_place:
+            return kspace.sub_(self.data_consistency(kspace, measured, mask)).sub_(model_term)
         return kspace - self.data_consistency(kspace, measured, mask) - model_term
 
-    def _chunked(self, kspace: Parts, measured: Parts, mask: torch.Tensor, sens_maps: Parts) -> Parts:
+    def _chunked(
+        self, kspace: Parts, measured: Parts, mask: torch.Tensor, sens_maps: Parts, in_place: bool
+    ) -> Parts:
         per_group = [len(group) for group in self._groups(sum(part.shape[1] for part in kspace))]
         owner = [group for group, count in enumerate(per_group) for _ in range(count)]
         on = self.checkpoint_parts
@@ -85,7 +100,7 @@ class PromptMRCascade(nn.Module):
             dim=1,
         )
         refined = self.refiner(images)
-        update = partial(_update, self.data_consistency, mask)
+        update = partial(_update, self.data_consistency, mask, in_place=in_place)
         return tuple(
             checkpointed(update, k, m, s, refined[:, g : g + 1], enabled=on)
             for k, m, s, g in zip(kspace, measured, sens_maps, owner, strict=True)
@@ -104,16 +119,29 @@ def _update(
     measured: torch.Tensor,
     sens_maps: torch.Tensor,
     image: torch.Tensor,
+    *,
+    in_place: bool,
 ) -> torch.Tensor:
-    """A part's next k-space: soft data consistency and the refined image expanded to its coils."""
+    """A part's next k-space: soft data consistency and the refined image expanded to its coils.
+
+    `in_place` overwrites `kspace`, subtracting in the same order as the out-of-place expression (same bits).
+    """
+    if in_place:
+        kspace.sub_(data_consistency(kspace, measured, mask))
+        return kspace.sub_(fft2c(image * sens_maps))
     return kspace - data_consistency(kspace, measured, mask) - fft2c(image * sens_maps)
 
 
 def _run_cascade(
-    cascade: PromptMRCascade, measured: Parts, mask: torch.Tensor, sens_maps: Parts, *kspace: torch.Tensor
+    cascade: PromptMRCascade,
+    measured: Parts,
+    mask: torch.Tensor,
+    sens_maps: Parts,
+    *kspace: torch.Tensor,
+    in_place: bool = False,
 ) -> Parts:
     """`cascade` with the k-space parts last, so that checkpointing sees them as its inputs."""
-    return cascade(kspace, measured, mask, sens_maps)
+    return cascade(kspace, measured, mask, sens_maps, in_place)
 
 
 class PromptMR(nn.Module):
@@ -197,9 +225,10 @@ class PromptMR(nn.Module):
     def set_levers(self, levers: MemoryLevers) -> None:
         """Apply memory levers; they can change between calls (the memory planner tries several)."""
         self.levers = levers
-        checkpointing = levers.checkpoint != "none"
         self.sens_net.chunk_size = levers.sens_chunk
-        self.sens_net.checkpoint_chunks = checkpointing
+        checkpointing = levers.checkpoint != "none"
+        self.sens_net.checkpoint_chunks = checkpointing and levers.sens_checkpoint == "chunk"
+        self.sens_net.checkpoint_whole = checkpointing and levers.sens_checkpoint == "whole"
         for cascade in self.cascades:
             cascade.coil_chunk = levers.coil_chunk
             cascade.checkpoint_parts = levers.checkpoint == "level"
@@ -221,9 +250,12 @@ class PromptMR(nn.Module):
         checkpoint_cascades = self.levers.checkpoint != "none"
         split = self.cascades[0].split_coils
         measured, sens_parts, kspace = split(masked_kspace), split(sens_maps), split(masked_kspace)
+        # without autograd, every cascade but the first (whose input is the batch's) updates k-space in place
+        overwrite = not torch.is_grad_enabled()
         with offloaded(self.levers.offload):
-            for cascade in self.cascades:
-                step = partial(_run_cascade, cascade, measured, mask, sens_parts)
+            for index, cascade in enumerate(self.cascades):
+                in_place = overwrite and index > 0
+                step = partial(_run_cascade, cascade, measured, mask, sens_parts, in_place=in_place)
                 kspace = checkpointed(step, *kspace, enabled=checkpoint_cascades)
         return self._centre_image(kspace, masked_kspace.shape[1])
 

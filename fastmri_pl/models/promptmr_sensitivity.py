@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from fastmri_pl.models.checkpointing import map_in_chunks
+from fastmri_pl.models.checkpointing import checkpointed, map_in_chunks
 from fastmri_pl.models.prompt_unet import ComplexPromptUnet, PromptUnetConfig
 from fastmri_pl.mri.coils import rss
 from fastmri_pl.mri.fft import ifft2c
@@ -20,7 +20,10 @@ class PromptSensitivityNet(nn.Module):
     each chunk's call is checkpointed on its own: the backward then recomputes and holds one chunk's
     activations at a time, instead of those of all S*C full-resolution coil images. The ACS masking and the
     inverse FFT happen inside each chunk's call, so a chunk's saved input is a view of the batch's k-space
-    rather than of an all-coil image tensor that would then live for the whole step.
+    rather than of an all-coil image tensor that would then live for the whole step. `checkpoint_whole`
+    instead checkpoints the net as one unit around its chunk loop, as the reference code does: its recompute
+    in the backward holds every coil image's activations at once, so chunking then saves almost nothing in
+    training (kept only to reproduce the reference's memory figures).
     """
 
     def __init__(self, num_adj_slices: int, config: PromptUnetConfig, act: nn.Module | None = None) -> None:
@@ -29,8 +32,12 @@ class PromptSensitivityNet(nn.Module):
         self.unet = ComplexPromptUnet(1, config, act)
         self.chunk_size = 0
         self.checkpoint_chunks = False
+        self.checkpoint_whole = False
 
     def forward(self, masked_kspace: torch.Tensor, num_low_frequencies: torch.Tensor) -> torch.Tensor:
+        return checkpointed(self._maps, masked_kspace, num_low_frequencies, enabled=self.checkpoint_whole)
+
+    def _maps(self, masked_kspace: torch.Tensor, num_low_frequencies: torch.Tensor) -> torch.Tensor:
         b, coil_images, h, w = masked_kspace.shape
         acs = acs_mask(num_low_frequencies, w).to(masked_kspace.device)
         per_image_acs = acs.expand(b, coil_images, 1, w).reshape(b * coil_images, 1, 1, w)

@@ -49,8 +49,9 @@ class VarNet(nn.Module):
     U-Net. With several adjacent slices stacked in the input, only the centre slice's coils are used.
     Levers: `checkpoint != none` recomputes each cascade in the backward (non-reentrant; `level` acts as
     `cascade` here); `sens_chunk` runs the sensitivity U-Net on that many coil images at a time, each chunk
-    checkpointed when checkpointing is on; `coil_chunk` chunks each cascade's coil loop; `offload` keeps what
-    autograd saves (the checkpointed cascades' input k-spaces included) in host memory.
+    checkpointed when checkpointing is on (`sens_checkpoint="whole"`: the sensitivity net as one checkpoint
+    instead, as the reference PromptMR does); `coil_chunk` chunks each cascade's coil loop; `offload` keeps
+    what autograd saves (the checkpointed cascades' input k-spaces included) in host memory.
     """
 
     def __init__(
@@ -67,11 +68,12 @@ class VarNet(nn.Module):
         self.num_adj_slices = num_adj_slices
         self.levers = levers or MemoryLevers()
         self.checkpoint_cascades = self.levers.checkpoint != "none"
+        self.checkpoint_sens_net = self.checkpoint_cascades and self.levers.sens_checkpoint == "whole"
         self.sens_net = VarNetSensitivity(
             sens_chans,
             sens_pools,
             sens_chunk=self.levers.sens_chunk,
-            checkpoint_chunks=self.checkpoint_cascades,
+            checkpoint_chunks=self.checkpoint_cascades and not self.checkpoint_sens_net,
         )
         self.cascades = nn.ModuleList(
             [VarNetCascade(chans, pools, coil_chunk=self.levers.coil_chunk) for _ in range(num_cascades)]
@@ -82,7 +84,9 @@ class VarNet(nn.Module):
     ) -> torch.Tensor:
         measured = centre_slice_coils(masked_kspace, self.num_adj_slices)
         with offloaded(self.levers.offload):
-            sens_maps = self.sens_net(measured, num_low_frequencies)
+            sens_maps = checkpointed(
+                self.sens_net, measured, num_low_frequencies, enabled=self.checkpoint_sens_net
+            )
             kspace = measured
             for cascade in self.cascades:
                 kspace = checkpointed(
