@@ -208,14 +208,7 @@ class LiveStorageTracker(TorchDispatchMode):
             self._track_host(key, storage, tensor, func)
             return
         raw = storage.nbytes()
-        record = TensorRecord(
-            op=str(func.overloadpacket.__name__),
-            shape=tuple(int(size) for size in tensor.shape),
-            dtype=str(tensor.dtype).removeprefix("torch."),
-            nbytes=round_up(raw, self.rounding),
-            module=self._module_stack[-1] if self._module_stack else "",
-            phase=self._active_phases[-1][0] if self._active_phases else "",
-        )
+        record = self._record(func, tensor, round_up(raw, self.rounding))
         ref = weakref.ref(storage, functools.partial(self._release, key))
         self._live[key] = _Entry(record, raw, ref)
         self.live_bytes += record.nbytes
@@ -225,18 +218,22 @@ class LiveStorageTracker(TorchDispatchMode):
         if key in self._host:
             return
         raw = storage.nbytes()
-        record = TensorRecord(
-            op=str(func.overloadpacket.__name__),
-            shape=tuple(int(size) for size in tensor.shape),
-            dtype=str(tensor.dtype).removeprefix("torch."),
-            nbytes=raw,
-            module=self._module_stack[-1] if self._module_stack else "",
-            phase=self._active_phases[-1][0] if self._active_phases else "",
-            role="host",
-        )
+        record = self._record(func, tensor, raw, role="host")  # host memory: pinned pages, no 512 B blocks
         self._host[key] = _Entry(record, raw, weakref.ref(storage, functools.partial(self._release, key)))
         self.host_bytes += raw
         self.host_peak = max(self.host_peak, self.host_bytes)
+
+    def _record(self, func, tensor: torch.Tensor, nbytes: int, role: str = "") -> TensorRecord:
+        """A new storage: the op, shape and dtype that made it, and the module and phase it was made in."""
+        return TensorRecord(
+            op=str(func.overloadpacket.__name__),
+            shape=tuple(int(size) for size in tensor.shape),
+            dtype=str(tensor.dtype).removeprefix("torch."),
+            nbytes=nbytes,
+            module=self._module_stack[-1] if self._module_stack else "",
+            phase=self._active_phases[-1][0] if self._active_phases else "",
+            role=role,
+        )
 
     def _resize(self, entry: _Entry, raw: int) -> None:
         new_bytes = round_up(raw, self.rounding)
