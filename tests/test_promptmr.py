@@ -18,15 +18,6 @@ from fastmri_pl.mri.fft import ifft2c
 CONF = Path(__file__).resolve().parents[1] / "conf" / "model"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """Tiny tensors gain nothing from threads, and oversubscribed OpenMP threads spin on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def from_config(name: str, **overrides) -> PromptMR:
     cfg = OmegaConf.create({"model": OmegaConf.load(CONF / f"{name}.yaml")})
     return instantiate(cfg.model.net, **overrides)

@@ -20,15 +20,6 @@ OUTPUT_TOL = 1e-5
 GRAD_TOL = 1e-5
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """Tiny tensors gain nothing from threads, and oversubscribed OpenMP threads spin on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def small_promptmr(levers: MemoryLevers | None = None) -> PromptMR:
     torch.manual_seed(0)
     cfg = OmegaConf.create({"model": OmegaConf.load(CONF)})
