@@ -87,8 +87,10 @@ def test_levers_can_change_on_one_instance(reference):
     torch.testing.assert_close(image, reference[0], rtol=0, atol=0)
 
 
-def test_each_sensitivity_chunk_and_cascade_is_checkpointed_on_its_own(monkeypatch):
-    calls = []
+@pytest.fixture
+def checkpoint_calls(monkeypatch) -> list[torch.Size]:
+    """The first argument's shape of every `torch.utils.checkpoint` call the levers make, in order."""
+    calls: list[torch.Size] = []
     real_checkpoint = checkpointing.checkpoint
 
     def counting_checkpoint(fn, *args, **kwargs):
@@ -96,6 +98,11 @@ def test_each_sensitivity_chunk_and_cascade_is_checkpointed_on_its_own(monkeypat
         return real_checkpoint(fn, *args, **kwargs)
 
     monkeypatch.setattr(checkpointing, "checkpoint", counting_checkpoint)
+    return calls
+
+
+def test_each_sensitivity_chunk_and_cascade_is_checkpointed_on_its_own(checkpoint_calls):
+    calls = checkpoint_calls
     net = small_promptmr(MemoryLevers(checkpoint="cascade", sens_chunk=1))
     kspace, mask, acs = batch(net.num_adj_slices)
     net(kspace, mask, acs).sum().backward()
@@ -111,16 +118,9 @@ def test_each_sensitivity_chunk_and_cascade_is_checkpointed_on_its_own(monkeypat
     assert len(calls) == 1 + len(net.cascades) * (1 + levels) + levels
 
 
-def test_a_whole_sensitivity_checkpoint_wraps_the_chunk_loop_once(monkeypatch):
+def test_a_whole_sensitivity_checkpoint_wraps_the_chunk_loop_once(checkpoint_calls):
     """The reference's way: one checkpoint around the per-coil loop, none per chunk."""
-    calls = []
-    real_checkpoint = checkpointing.checkpoint
-
-    def counting_checkpoint(fn, *args, **kwargs):
-        calls.append(args[0].shape)
-        return real_checkpoint(fn, *args, **kwargs)
-
-    monkeypatch.setattr(checkpointing, "checkpoint", counting_checkpoint)
+    calls = checkpoint_calls
     net = small_promptmr(MemoryLevers(checkpoint="cascade", sens_chunk=1, sens_checkpoint="whole"))
     kspace, mask, acs = batch(net.num_adj_slices)
     net(kspace, mask, acs).sum().backward()
