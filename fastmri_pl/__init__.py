@@ -6,4 +6,4 @@ __version__ = "0.1.0"
 
 # The Hydra config folder, absolute: a relative `config_path` only resolves when the entry point runs as
 # `python -m ...` (as `__main__`), not when its `main` is imported and called.
-CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+CONFIG_DIR = str(Path(__file__).resolve().parent / "conf")

@@ -101,7 +101,7 @@ def evaluate(
 
 
 def run(cfg: DictConfig) -> dict[str, dict[str, float | int]]:
-    """The evaluation a composed `conf/evaluate.yaml` describes."""
+    """The evaluation a composed `fastmri_pl/conf/evaluate.yaml` describes."""
     return evaluate(
         root=cfg.data.root,
         recon_dir=cfg.recon_dir,

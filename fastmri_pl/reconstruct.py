@@ -59,7 +59,7 @@ def _index(cfg: DictConfig) -> dict[str, list[Volume]]:
 
 
 def reconstruct(cfg: DictConfig, console: Console | None = None) -> ReconstructionRun:
-    """The run a composed `conf/reconstruct.yaml` describes; see the module docstring."""
+    """The run a composed `fastmri_pl/conf/reconstruct.yaml` describes; see the module docstring."""
     console = console or Console()
     started = time.perf_counter()
     volumes = _index(cfg)

@@ -10,6 +10,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
+from fastmri_pl import CONFIG_DIR
 from fastmri_pl.data.synthetic import SyntheticConfig, generate, synthetic_config
 
 DATA_TINY = {
@@ -50,7 +51,7 @@ def data_fastmri_root(tmp_path_factory: pytest.TempPathFactory, data_fastmri_con
     return root
 
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+CONF_DIR = Path(CONFIG_DIR)
 
 # The tests' tensors are tiny: with more than one intra-op thread, thread synchronisation costs more than the
 # arithmetic, and on a shared 2-core machine spinning OpenMP threads made single tests 10-50x slower.

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from fastmri_pl import factory
+from fastmri_pl import CONFIG_DIR, factory
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+CONF = Path(CONFIG_DIR)
 GROUPS = [
     "data",
     "model",

@@ -13,6 +13,7 @@ from hydra import compose, initialize_config_dir
 from scipy import ndimage
 from skimage.metrics import structural_similarity
 
+from fastmri_pl import CONFIG_DIR
 from fastmri_pl import evaluate as evaluate_cli
 from fastmri_pl.data.errors import DataError
 from fastmri_pl.evaluate import evaluate
@@ -20,7 +21,7 @@ from fastmri_pl.evaluate import evaluate
 SIZE, SLICES = 64, 3
 SQUARE = np.ones((3, 3), dtype=bool)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-CONF = Path(__file__).resolve().parents[1] / "conf"
+CONF = Path(CONFIG_DIR)
 
 
 def head_volume(seed: int) -> np.ndarray:

@@ -9,13 +9,14 @@ from omegaconf import OmegaConf
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
+from fastmri_pl import CONFIG_DIR
 from fastmri_pl.models.blocks import CAB
 from fastmri_pl.models.promptmr import PromptMR, parameter_breakdown
 from fastmri_pl.models.promptmr_sensitivity import NormalizeCoils
 from fastmri_pl.mri.coils import normalize_sens_maps, rss
 from fastmri_pl.mri.fft import ifft2c
 
-CONF = Path(__file__).resolve().parents[1] / "conf" / "model"
+CONF = Path(CONFIG_DIR) / "model"
 
 
 def from_config(name: str, **overrides) -> PromptMR:

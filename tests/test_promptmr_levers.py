@@ -7,11 +7,12 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from fastmri_pl import CONFIG_DIR
 from fastmri_pl.models import checkpointing
 from fastmri_pl.models.levers import MemoryLevers
 from fastmri_pl.models.promptmr import PromptMR
 
-CONF = Path(__file__).resolve().parents[1] / "conf" / "model" / "promptmr_small.yaml"
+CONF = Path(CONFIG_DIR) / "model" / "promptmr_small.yaml"
 COILS, HEIGHT, WIDTH = 2, 16, 20
 
 # Tolerances, relative to the largest reference value: checkpointing and offload replay the same ops (exact

@@ -12,12 +12,13 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
+from fastmri_pl import CONFIG_DIR
 from fastmri_pl.data.errors import DataError
 from fastmri_pl.data.readers import index_volumes
 from fastmri_pl.reconstruct import reconstruct
 from fastmri_pl.reconstruction import inference
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+CONF = Path(CONFIG_DIR)
 
 
 def reconstruct_cfg(root: Path, output_dir: Path, *overrides: str) -> DictConfig:

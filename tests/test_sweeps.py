@@ -12,7 +12,9 @@ from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+from fastmri_pl import CONFIG_DIR
+
+CONF = Path(CONFIG_DIR)
 
 
 def tiny_train(data_root: Path, sweep_dir: Path, *overrides: str) -> subprocess.CompletedProcess:

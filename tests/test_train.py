@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from fastmri_pl import factory
+from fastmri_pl import CONFIG_DIR, factory
 from fastmri_pl import train as train_module
 from fastmri_pl.train import train
 
-MODELS = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "conf" / "model").glob("*.yaml"))
+MODELS = sorted(p.stem for p in (Path(CONFIG_DIR) / "model").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("model", MODELS)

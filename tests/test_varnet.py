@@ -7,12 +7,13 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from fastmri_pl import CONFIG_DIR
 from fastmri_pl.models.levers import MemoryLevers
 from fastmri_pl.models.unet import Unet
 from fastmri_pl.models.varnet import VarNet
 from fastmri_pl.mri.coils import rss
 
-CONF_MODEL = Path(__file__).resolve().parents[1] / "conf" / "model"
+CONF_MODEL = Path(CONFIG_DIR) / "model"
 TINY = {"num_cascades": 2, "chans": 4, "pools": 2, "sens_chans": 2, "sens_pools": 2}
 
 

@@ -1,4 +1,4 @@
-"""Memory levers a network honours; set from `conf/hardware/*` (key `levers`) and never change results."""
+"""Memory levers a network honours; set from `fastmri_pl/conf/hardware/*` (key `levers`) and never change results."""
 
 from dataclasses import dataclass
 
