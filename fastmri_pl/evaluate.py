@@ -19,7 +19,7 @@ from fastmri_pl.data.errors import exit_on_data_error
 from fastmri_pl.evaluation.figures import GalleryRow, save_ssim_per_slice, save_worst_gallery
 from fastmri_pl.evaluation.pairs import check_pair, find_pairs, read_volume
 from fastmri_pl.evaluation.records import write_metrics_json, write_per_volume_csv
-from fastmri_pl.evaluation.scoring import VolumeScore, score_volume, summarize, worst_slices
+from fastmri_pl.evaluation.scoring import VolumeScore, aggregation, score_volume, summarize, worst_slices
 from fastmri_pl.evaluation.table import print_summary
 from fastmri_pl.mri.foreground import snu_foreground_mask
 
@@ -90,11 +90,13 @@ def evaluate(
         check_pair(pair, layout)
     scored = track(pairs, description="scoring volumes", transient=True, disable=not progress)
     scores = [score_volume(pair, read_volume(pair, layout), layout) for pair in scored]
-    summary = summarize(scores)
-    write_metrics_json(recon_dir, summary)
+    over = aggregation(layout)
+    summary = summarize(scores, over)
+    write_metrics_json(recon_dir, summary, over)
     write_per_volume_csv(recon_dir, scores)
     figures = draw_figures(recon_dir / FIGURES_DIR, scores, layout, num_worst)
     rule = "masked SSIM (SNU leaderboard)" if layout == "snu" else "SSIM (fastMRI)"
+    rule += f", mean over {over}"
     print_summary(summary, title=f"{recon_dir} vs {Path(root) / split}: {rule}")
     log_results(loggers, summary, figures)
     return summary

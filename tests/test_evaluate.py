@@ -86,7 +86,8 @@ def test_perfect_reconstruction_scores_one_on_every_acceleration(tmp_path: Path)
     root, out, _ = snu_folders(tmp_path, {"acc4": 0.0, "acc8": 0.0})
     summary = evaluate(root, out, layout="snu", num_worst=0)
     metrics = json.loads((out / "metrics.json").read_text())
-    assert list(metrics) == ["acc4", "acc8", "total"]
+    assert list(metrics) == ["aggregation", "acc4", "acc8", "total"]
+    assert metrics.pop("aggregation") == "slices"
     for row in metrics.values():
         assert set(row) == {"ssim", "psnr", "nmse", "slices"}
         assert row["ssim"] == pytest.approx(1.0, abs=1e-6) and row["nmse"] == 0.0
@@ -153,6 +154,60 @@ def test_fastmri_layout_uses_plain_ssim_with_the_volume_max(tmp_path: Path) -> N
     assert list(summary) == ["val", "total"]
     assert summary["val"]["ssim"] == pytest.approx(np.mean(expected), abs=1e-5)
     assert (out / "figures" / "worst_val.png").is_file()
+
+
+def uneven_volumes() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{name: (target, recon)}: a badly reconstructed 2-slice volume and a well reconstructed 12-slice one."""
+    short = head_volume(seed=1)[:2]
+    long = np.concatenate([head_volume(seed=s) for s in (2, 3, 4, 5)])
+    return {
+        "file_short.h5": (short, degraded(short, 0.8, seed=1)),
+        "file_long.h5": (long, degraded(long, 0.02, seed=2)),
+    }
+
+
+@pytest.mark.parametrize("layout", ["fastmri", "snu"])
+def test_ssim_is_averaged_over_volumes_for_fastmri_and_over_slices_for_snu(
+    tmp_path: Path, layout: str
+) -> None:
+    """fastMRI's evaluate.py averages each volume's slice mean over volumes; the SNU leaderboard averages
+    every slice. With 2- and 12-slice volumes of different quality the two means are far apart."""
+    root, out = tmp_path / "root", tmp_path / "out"
+    per_volume = []
+    for name, (target, recon) in uneven_volumes().items():
+        maximum = float(target.max())
+        if layout == "fastmri":
+            write_h5(root / "val" / name, {"reconstruction_rss": target})
+            write_h5(out / name, {"reconstruction": recon})
+            per_volume.append(
+                [
+                    structural_similarity(
+                        target[k], recon[k], win_size=7, data_range=maximum, use_sample_covariance=True
+                    )
+                    for k in range(len(target))
+                ]
+            )
+        else:
+            write_h5(
+                root / "leaderboard" / "acc4" / "image" / name, {"image_label": target}, {"max": maximum}
+            )
+            write_h5(out / "acc4" / name, {"reconstruction": recon})
+            per_volume.append(
+                [leaderboard_ssim_by_hand(recon[k], target[k], maximum) for k in range(len(target))]
+            )
+    over_volumes = np.mean([np.mean(values) for values in per_volume])
+    over_slices = np.mean([value for values in per_volume for value in values])
+    assert over_slices - over_volumes > 0.2  # the case is a real test of the rule
+    group = "val" if layout == "fastmri" else "acc4"
+    summary = evaluate(
+        root, out, layout=layout, split="val" if layout == "fastmri" else "leaderboard", num_worst=0
+    )
+    metrics = json.loads((out / "metrics.json").read_text())
+    expected, name = (over_volumes, "volumes") if layout == "fastmri" else (over_slices, "slices")
+    assert metrics["aggregation"] == name
+    assert summary[group]["ssim"] == pytest.approx(expected, abs=1e-5)
+    assert metrics[group]["ssim"] == pytest.approx(expected, abs=1e-5)
+    assert metrics[group]["slices"] == 14
 
 
 def break_first_recon(out: Path, how: str) -> Path:

@@ -34,10 +34,13 @@ def _finite_or_none(value: float | int) -> float | int | None:
     return value if math.isfinite(value) else None
 
 
-def write_metrics_json(out_dir: Path, summary: dict[str, dict[str, float | int]]) -> Path:
-    rows = {
-        group: {key: _finite_or_none(value) for key, value in row.items()} for group, row in summary.items()
-    }
+def write_metrics_json(out_dir: Path, summary: dict[str, dict[str, float | int]], aggregation: str) -> Path:
+    """`{"aggregation": "slices"|"volumes", <group>: {...}, ..., "total": {...}}`: the summary and how its
+    SSIM was averaged, so that two files are compared only when they were averaged alike."""
+    rows: dict[str, object] = {"aggregation": aggregation}
+    rows.update(
+        (group, {key: _finite_or_none(value) for key, value in row.items()}) for group, row in summary.items()
+    )
     path = out_dir / METRICS_JSON
     write_atomically(path, json.dumps(rows, indent=2, allow_nan=False) + "\n")
     return path

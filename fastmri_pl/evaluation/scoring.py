@@ -1,9 +1,11 @@
 """Scores: per-slice SSIM by the layout's rule, per-volume PSNR / NMSE, and the per-group summary.
 
 SNU leaderboard: SSIM of recon*m vs target*m (m = `snu_foreground_mask(target)`), data range = the image
-file's attrs `max`; the mean over all slices of all volumes of an acceleration; total = mean over
-accelerations. fastMRI: plain SSIM with data range = the volume max. PSNR and NMSE follow fastMRI (whole
-volume, no mask, same data range) and are averaged over volumes; their total is also the mean over groups.
+file's attrs `max`; the mean over all slices of all volumes of an acceleration (`aggregation="slices"`);
+total = mean over accelerations. fastMRI: plain SSIM with data range = the volume max, averaged per volume and
+then over volumes (`aggregation="volumes"`, as fastMRI's `evaluate.py`), so a 2-slice volume weighs as much as
+a 12-slice one. PSNR and NMSE follow fastMRI (whole volume, no mask, same data range) and are averaged over
+volumes in both layouts; every total is the mean over groups.
 """
 
 from dataclasses import dataclass
@@ -16,6 +18,7 @@ from fastmri_pl.mri.metrics import nmse, psnr
 from fastmri_pl.mri.ssim import ssim
 
 METRICS = ("ssim", "psnr", "nmse")
+AGGREGATIONS = {"snu": "slices", "fastmri": "volumes"}
 
 
 @dataclass(frozen=True)
@@ -54,19 +57,33 @@ def score_volume(pair: VolumePair, volume: Volume, layout: str) -> VolumeScore:
     )
 
 
-def summarize(scores: list[VolumeScore]) -> dict[str, dict[str, float | int]]:
-    """{group: {ssim, psnr, nmse, slices}, ..., "total": {...}} in group order (the metrics.json content)."""
+def aggregation(layout: str) -> str:
+    """How a layout's SSIM is averaged: "slices" (SNU leaderboard) or "volumes" (fastMRI)."""
+    if layout not in AGGREGATIONS:
+        raise ValueError(f"layout must be one of {tuple(AGGREGATIONS)}, got {layout!r}")
+    return AGGREGATIONS[layout]
+
+
+def _mean_ssim(members: list[VolumeScore], over: str) -> float:
+    if over == "volumes":
+        return sum(score.ssim for score in members) / len(members)
+    all_slices = [value for score in members for value in score.slice_ssim]
+    return sum(all_slices) / len(all_slices)
+
+
+def summarize(scores: list[VolumeScore], over: str) -> dict[str, dict[str, float | int]]:
+    """{group: {ssim, psnr, nmse, slices}, ..., "total": {...}} in group order, SSIM averaged `over` "slices"
+    or "volumes" (see `aggregation`)."""
     groups: dict[str, list[VolumeScore]] = {}
     for score in scores:
         groups.setdefault(score.pair.group, []).append(score)
     summary: dict[str, dict[str, float | int]] = {}
     for group, members in groups.items():
-        all_slices = [value for score in members for value in score.slice_ssim]
         summary[group] = {
-            "ssim": sum(all_slices) / len(all_slices),
+            "ssim": _mean_ssim(members, over),
             "psnr": sum(score.psnr for score in members) / len(members),
             "nmse": sum(score.nmse for score in members) / len(members),
-            "slices": len(all_slices),
+            "slices": sum(score.slices for score in members),
         }
     per_group = list(summary.values())
     summary["total"] = {metric: sum(row[metric] for row in per_group) / len(per_group) for metric in METRICS}
