@@ -65,6 +65,8 @@ def reference():
         MemoryLevers(checkpoint="level", sens_chunk=1, coil_chunk=1, offload=True),
         MemoryLevers(checkpoint="cascade", sens_chunk=1, sens_checkpoint="whole"),
         MemoryLevers(checkpoint="level", sens_chunk=2, coil_chunk=1, sens_checkpoint="whole"),
+        MemoryLevers(checkpoint="cascade", sens_chunk=1, checkpoint_cascades=1),
+        MemoryLevers(checkpoint="level", coil_chunk=1, offload=True, checkpoint_cascades=1),
     ],
     ids=str,
 )
@@ -197,3 +199,17 @@ def test_offload_with_checkpointing_saves_only_cascade_boundaries(monkeypatch, l
     else:
         part = (1, part_coils, HEIGHT, WIDTH)
         assert packed == [part] * (kspace.shape[1] // part_coils) * len(net.cascades)
+
+
+def test_a_checkpoint_count_checkpoints_only_the_first_cascades(checkpoint_calls):
+    net = small_promptmr(MemoryLevers(checkpoint="cascade", sens_chunk=1, checkpoint_cascades=1))
+    kspace, mask, acs = batch(net.num_adj_slices)
+    net(kspace, mask, acs).sum().backward()
+    chunk_calls = [shape for shape in checkpoint_calls if shape == (1, 1, HEIGHT, WIDTH)]
+    assert len(chunk_calls) == kspace.shape[1]  # the sensitivity net's chunks do not depend on the count
+    assert len(checkpoint_calls) == kspace.shape[1] + 1 < kspace.shape[1] + len(net.cascades)
+
+
+def test_a_negative_checkpoint_count_is_refused():
+    with pytest.raises(ValueError, match="checkpoint_cascades must be >= 0"):
+        MemoryLevers(checkpoint="cascade", checkpoint_cascades=-1)

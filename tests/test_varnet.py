@@ -99,6 +99,7 @@ def _output_and_grads(net: VarNet, kspace, mask, acs) -> tuple[torch.Tensor, dic
         MemoryLevers(checkpoint="none", sens_chunk=2, coil_chunk=3),
         MemoryLevers(checkpoint="cascade", sens_chunk=1, coil_chunk=1, offload=True),
         MemoryLevers(checkpoint="cascade", sens_chunk=2, sens_checkpoint="whole"),
+        MemoryLevers(checkpoint="cascade", sens_chunk=1, offload=True, checkpoint_cascades=1),
     ],
 )
 def test_levers_leave_outputs_and_gradients_unchanged(levers: MemoryLevers) -> None:

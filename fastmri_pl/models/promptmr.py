@@ -15,7 +15,7 @@ from torch import nn
 
 from fastmri_pl.models.checkpointing import checkpointed, grouped_chunks, offloaded
 from fastmri_pl.models.consistency import SoftDataConsistency
-from fastmri_pl.models.levers import MemoryLevers
+from fastmri_pl.models.levers import MemoryLevers, as_levers
 from fastmri_pl.models.prompt_unet import ComplexPromptUnet, PromptUnet, PromptUnetConfig
 from fastmri_pl.models.promptmr_sensitivity import PromptSensitivityNet
 from fastmri_pl.mri.coils import rss
@@ -220,21 +220,23 @@ class PromptMR(nn.Module):
             PromptMRCascade(ComplexPromptUnet(num_adj_slices, cascade_config, act), num_adj_slices)
             for _ in range(num_cascades)
         )
-        self.set_levers(levers or MemoryLevers())
+        self.set_levers(levers)
 
-    def set_levers(self, levers: MemoryLevers) -> None:
+    def set_levers(self, levers: MemoryLevers | None) -> None:
         """Apply memory levers; they can change between calls (the memory planner tries several)."""
-        self.levers = levers
+        levers = self.levers = as_levers(levers)
         self.sens_net.chunk_size = levers.sens_chunk
         checkpointing = levers.checkpoint != "none"
         self.sens_net.checkpoint_chunks = checkpointing and levers.sens_checkpoint == "chunk"
         self.sens_net.checkpoint_whole = checkpointing and levers.sens_checkpoint == "whole"
-        for cascade in self.cascades:
+        self.sens_net.unet.unet.checkpoint_levels = levers.checkpoint == "level"
+        for index, cascade in enumerate(self.cascades):
+            per_level = levers.checkpoints_cascade(index) and levers.checkpoint == "level"
             cascade.coil_chunk = levers.coil_chunk
-            cascade.checkpoint_parts = levers.checkpoint == "level"
-        for module in self.modules():
-            if isinstance(module, PromptUnet):
-                module.checkpoint_levels = levers.checkpoint == "level"
+            cascade.checkpoint_parts = per_level
+            for module in cascade.modules():
+                if isinstance(module, PromptUnet):
+                    module.checkpoint_levels = per_level
 
     def forward(
         self, masked_kspace: torch.Tensor, mask: torch.Tensor, num_low_frequencies: torch.Tensor
@@ -247,16 +249,17 @@ class PromptMR(nn.Module):
         if not self.cascades:
             return self._centre_image((masked_kspace,), masked_kspace.shape[1])
         sens_maps = self.sens_net(masked_kspace, num_low_frequencies)
-        checkpoint_cascades = self.levers.checkpoint != "none"
         split = self.cascades[0].split_coils
         measured, sens_parts, kspace = split(masked_kspace), split(sens_maps), split(masked_kspace)
         # without autograd, every cascade but the first (whose input is the batch's) updates k-space in place
         overwrite = not torch.is_grad_enabled()
-        with offloaded(self.levers.offload):
-            for index, cascade in enumerate(self.cascades):
-                in_place = overwrite and index > 0
-                step = partial(_run_cascade, cascade, measured, mask, sens_parts, in_place=in_place)
-                kspace = checkpointed(step, *kspace, enabled=checkpoint_cascades)
+        for index, cascade in enumerate(self.cascades):
+            in_place = overwrite and index > 0
+            step = partial(_run_cascade, cascade, measured, mask, sens_parts, in_place=in_place)
+            checkpoint = self.levers.checkpoints_cascade(index)
+            # cascades past `checkpoint_cascades` keep their activations on the device
+            with offloaded(self.levers.offloads_cascade(index)):
+                kspace = checkpointed(step, *kspace, enabled=checkpoint)
         return self._centre_image(kspace, masked_kspace.shape[1])
 
     def _centre_image(self, parts: Parts, coil_images: int) -> torch.Tensor:

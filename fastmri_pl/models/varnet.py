@@ -5,7 +5,7 @@ from torch import nn
 
 from fastmri_pl.models.checkpointing import checkpointed, grouped_chunks, offloaded
 from fastmri_pl.models.consistency import SoftDataConsistency
-from fastmri_pl.models.levers import MemoryLevers
+from fastmri_pl.models.levers import MemoryLevers, as_levers
 from fastmri_pl.models.unet import ComplexNormUnet
 from fastmri_pl.models.varnet_sensitivity import VarNetSensitivity
 from fastmri_pl.models.zero_filled import centre_slice_coils
@@ -51,7 +51,8 @@ class VarNet(nn.Module):
     `cascade` here); `sens_chunk` runs the sensitivity U-Net on that many coil images at a time, each chunk
     checkpointed when checkpointing is on (`sens_checkpoint="whole"`: the sensitivity net as one checkpoint
     instead, as the reference PromptMR does); `coil_chunk` chunks each cascade's coil loop; `offload` keeps
-    what autograd saves (the checkpointed cascades' input k-spaces included) in host memory.
+    what autograd saves (the checkpointed cascades' input k-spaces included) in host memory;
+    `checkpoint_cascades=N` checkpoints and offloads the first N cascades only.
     """
 
     def __init__(
@@ -66,14 +67,14 @@ class VarNet(nn.Module):
     ) -> None:
         super().__init__()
         self.num_adj_slices = num_adj_slices
-        self.levers = levers or MemoryLevers()
-        self.checkpoint_cascades = self.levers.checkpoint != "none"
-        self.checkpoint_sens_net = self.checkpoint_cascades and self.levers.sens_checkpoint == "whole"
+        self.levers = as_levers(levers)
+        checkpointing = self.levers.checkpoint != "none"
+        self.checkpoint_sens_net = checkpointing and self.levers.sens_checkpoint == "whole"
         self.sens_net = VarNetSensitivity(
             sens_chans,
             sens_pools,
             sens_chunk=self.levers.sens_chunk,
-            checkpoint_chunks=self.checkpoint_cascades and not self.checkpoint_sens_net,
+            checkpoint_chunks=checkpointing and not self.checkpoint_sens_net,
         )
         self.cascades = nn.ModuleList(
             [VarNetCascade(chans, pools, coil_chunk=self.levers.coil_chunk) for _ in range(num_cascades)]
@@ -87,9 +88,9 @@ class VarNet(nn.Module):
             sens_maps = checkpointed(
                 self.sens_net, measured, num_low_frequencies, enabled=self.checkpoint_sens_net
             )
-            kspace = measured
-            for cascade in self.cascades:
-                kspace = checkpointed(
-                    cascade, kspace, measured, mask, sens_maps, enabled=self.checkpoint_cascades
-                )
-            return rss(ifft2c(kspace))
+        kspace = measured
+        for index, cascade in enumerate(self.cascades):
+            checkpoint = self.levers.checkpoints_cascade(index)
+            with offloaded(self.levers.offloads_cascade(index)):
+                kspace = checkpointed(cascade, kspace, measured, mask, sens_maps, enabled=checkpoint)
+        return rss(ifft2c(kspace))
