@@ -39,7 +39,8 @@ class VolumeSums:
 
     def scores(self) -> dict[str, float]:
         mse = self.squared_error / max(self.pixels, 1)
-        psnr = 10 * math.log10(self.max_value**2 / mse) if mse > 0 else float("inf")
+        # a perfect volume has infinite PSNR; a NaN image (mse NaN) must stay NaN, never look perfect
+        psnr = float("inf") if mse == 0 else 10 * math.log10(self.max_value**2 / mse)
         return {
             "ssim": self.ssim_sum / max(self.slices, 1),
             "psnr": psnr,

@@ -138,3 +138,51 @@ def test_empty_and_missing_folders(tmp_path: Path, data_snu_root: Path) -> None:
         index_volumes("fastmri", tmp_path / "absent")
     with pytest.raises(DataError, match="no .h5 files"):
         index_volumes("snu", data_snu_root / "train", FileFilter(pattern="knee_*"))
+
+
+def set_max(path: Path, value: float) -> None:
+    with h5py.File(path, "r+") as f:
+        f.attrs["max"] = value
+
+
+def zero_mask(path: Path) -> None:
+    with h5py.File(path, "r+") as f:
+        f["mask"][...] = 0
+
+
+def oversized_target(path: Path) -> None:
+    with h5py.File(path, "r") as f:
+        slices, height, width = f["image_label"].shape
+    replace_dataset(path, "image_label", np.ones((slices, height, 64), dtype=np.float32))
+
+
+@pytest.mark.parametrize(
+    ("folder", "damage", "problem"),
+    [
+        ("image", lambda p: set_max(p, 0.0), "attribute 'max' is 0.0, expected > 0"),
+        ("image", lambda p: set_max(p, -1.0), "attribute 'max' is -1.0, expected > 0"),
+        ("image", lambda p: set_max(p, np.inf), "attribute 'max' is inf"),
+        ("kspace", zero_mask, "mask samples no phase-encode line"),
+        ("image", oversized_target, r"image_label is 16 x 64, larger than the k-space image 32 x \d+"),
+    ],
+)
+def test_values_that_poison_training_are_refused_when_indexed(
+    snu_train: Path, folder: str, damage: Callable[[Path], None], problem: str
+) -> None:
+    path = first(snu_train / folder)
+    damage(path)
+    with pytest.raises(DataError, match=problem) as error:
+        index_volumes("snu", snu_train)
+    assert error.value.path == str(path)
+
+
+def test_nan_target_pixel_is_one_error_naming_file_and_slice(snu_train: Path) -> None:
+    path = first(snu_train / "image")
+    with h5py.File(path, "r+") as f:
+        f["image_label"][2, 5, 5] = np.nan
+    (volume,) = [v for v in index_volumes("snu", snu_train) if v.target_path == path]
+    dataset = ReconDataset([volume])
+    dataset[1]  # other slices stay usable
+    with pytest.raises(DataError) as error:
+        dataset[2]
+    assert str(error.value) == f"{path}: image_label slice 2 contains NaN or Inf"

@@ -216,6 +216,10 @@ def break_first_recon(out: Path, how: str) -> Path:
         path.unlink()
     elif how == "missing key":
         write_h5(path, {"recon": np.zeros((SLICES, SIZE, SIZE), np.float32)})
+    elif how == "nan pixel":
+        recon = np.ones((SLICES, SIZE, SIZE), np.float32)
+        recon[1, 7, 7] = np.nan
+        write_h5(path, {"reconstruction": recon})
     elif how == "wrong slices":
         write_h5(path, {"reconstruction": np.zeros((SLICES + 1, SIZE, SIZE), np.float32)})
     else:
@@ -230,6 +234,7 @@ def break_first_recon(out: Path, how: str) -> Path:
         ("missing key", "no 'reconstruction' dataset"),
         ("wrong slices", r"shape \(4, 64, 64\)"),
         ("wrong size", r"shape \(3, 64, 62\)"),
+        ("nan pixel", "'reconstruction' slice 1 holds NaN or Inf"),
     ],
 )
 def test_bad_reconstruction_is_refused_naming_the_file(tmp_path: Path, how: str, message: str) -> None:
@@ -308,8 +313,9 @@ def test_composed_config_writes_metrics_and_logs_to_csv(tmp_path: Path, capsys) 
 
 
 def test_cli_prints_a_bad_file_as_one_line_and_exits_2(tmp_path: Path) -> None:
+    """A NaN reconstruction is refused by file and slice (it used to score `null` with exit 0)."""
     root, out, _ = snu_folders(tmp_path, {"acc4": 0.1})
-    bad = break_first_recon(out, "wrong size")
+    bad = break_first_recon(out, "nan pixel")
     command = [
         sys.executable,
         "-m",
@@ -320,3 +326,4 @@ def test_cli_prints_a_bad_file_as_one_line_and_exits_2(tmp_path: Path) -> None:
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {bad}:") and "Traceback" not in result.stderr
+    assert "slice 1 holds NaN" in lines[0] and not (out / "metrics.json").exists()

@@ -1,5 +1,7 @@
 """SSIM: the fastMRI / SNU definition, checked against skimage, torchmetrics and the formula by hand."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -8,6 +10,7 @@ from torchmetrics.functional.image import structural_similarity_index_measure
 
 from fastmri_pl.mri.metrics import nmse, psnr
 from fastmri_pl.mri.ssim import SSIMLoss, ssim
+from fastmri_pl.volume_metrics import VolumeMetrics
 
 
 def structured_images(batch: int, height: int, width: int, seed: int = 0) -> torch.Tensor:
@@ -135,3 +138,17 @@ def test_psnr_and_nmse_follow_the_fastmri_definitions() -> None:
     assert float(psnr(target, pred)) == pytest.approx(10 * np.log10(t.max() ** 2 / mse), rel=1e-9)
     assert float(nmse(target, pred)) == pytest.approx(np.sum((t - p) ** 2) / np.sum(t**2), rel=1e-9)
     assert float(nmse(target, target)) == 0.0
+
+
+def test_metrics_of_a_nan_image_are_nan_never_inf() -> None:
+    """A NaN model must not look perfect: PSNR `inf` is kept for an exact reconstruction only."""
+    target = structured_images(1, 16, 16)[0]
+    nan_image = torch.full_like(target, float("nan"))
+    assert torch.isnan(psnr(target, nan_image, 1e-4)) and torch.isnan(nmse(target, nan_image))
+    assert torch.isnan(ssim(nan_image[None], target[None], 1e-4))
+    metrics = VolumeMetrics()
+    metrics.update("val", "a.h5", 4.0, 1e-4, float("nan"), float("nan"), nan_image, target)
+    metrics.update("val_zf", "a.h5", 4.0, 1e-4, 1.0, 1.0, target, target)
+    scores = metrics.compute()
+    assert all(math.isnan(scores[f"val/{name}"]) for name in ("psnr", "ssim", "nmse"))
+    assert scores["val_zf/psnr"] == float("inf")

@@ -41,14 +41,28 @@ def require_dataset(
     return dataset
 
 
-def require_attr(f: h5py.File, path: Path, key: str) -> float:
-    """A finite scalar attribute (such as `max`) as a float."""
+def require_attr(f: h5py.File, path: Path, key: str, positive: bool = False) -> float:
+    """A finite scalar attribute (such as `max`) as a float; `positive` also refuses values <= 0 (a data
+    range of 0 or less would turn SSIM, PSNR and the L1 losses into NaN or nonsense an epoch later)."""
     if key not in f.attrs:
         raise DataError(path, f"missing attribute {key!r} (has {sorted(f.attrs.keys())})")
     value = float(np.asarray(f.attrs[key]).reshape(-1)[0])
     if not np.isfinite(value):
         raise DataError(path, f"attribute {key!r} is {value}")
+    if positive and value <= 0:
+        raise DataError(path, f"attribute {key!r} is {value}, expected > 0 (it is the SSIM data range)")
     return value
+
+
+def require_target_fits(path: Path, key: str, target_shape: tuple[int, ...], height: int, width: int) -> None:
+    """The target (h, w) must fit in the k-space image (H, W) it is cropped from."""
+    target_height, target_width = target_shape[-2:]
+    if target_height > height or target_width > width:
+        raise DataError(
+            path,
+            f"{key} is {target_height} x {target_width}, larger than the k-space image {height} x {width}"
+            " it is cropped from",
+        )
 
 
 def require_mask(f: h5py.File, path: Path, width: int) -> np.ndarray:
@@ -58,4 +72,6 @@ def require_mask(f: h5py.File, path: Path, width: int) -> np.ndarray:
         raise DataError(path, f"mask length {mask.shape[0]} != k-space width {width}")
     if not np.isin(mask, (0, 1)).all():
         raise DataError(path, "mask holds values other than 0 and 1")
+    if not mask.any():
+        raise DataError(path, "mask samples no phase-encode line (all zero)")
     return mask.astype(np.float32)

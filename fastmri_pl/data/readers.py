@@ -12,7 +12,13 @@ from pathlib import Path
 import h5py
 
 from fastmri_pl.data.errors import DataError
-from fastmri_pl.data.h5checks import open_h5, require_attr, require_dataset, require_mask
+from fastmri_pl.data.h5checks import (
+    open_h5,
+    require_attr,
+    require_dataset,
+    require_mask,
+    require_target_fits,
+)
 from fastmri_pl.data.volumes import FileFilter, Volume, h5_files, nominal_acceleration
 
 LAYOUTS = ("snu", "fastmri")
@@ -68,7 +74,8 @@ def _snu_volume(kspace_path: Path, image_path: Path | None) -> Volume:
                 raise DataError(
                     image_path, f"image_label has {label.shape[0]} slices, its k-space file {slices}"
                 )
-            max_value = require_attr(f, image_path, "max")
+            require_target_fits(image_path, "image_label", label.shape, height, width)
+            max_value = require_attr(f, image_path, "max", positive=True)
     acceleration = nominal_acceleration(kspace_path) or width / max(float(mask.sum()), 1.0)
     return Volume(
         fname=kspace_path.name,
@@ -95,7 +102,8 @@ def _fastmri_volume(path: Path) -> Volume:
         target = require_dataset(f, path, "reconstruction_rss", rank=3)
         if target.shape[0] != slices:
             raise DataError(path, f"reconstruction_rss has {target.shape[0]} slices, kspace {slices}")
-        max_value = require_attr(f, path, "max")
+        require_target_fits(path, "reconstruction_rss", target.shape, height, width)
+        max_value = require_attr(f, path, "max", positive=True)
         has_mask = "mask" in f
         acceleration = None
         if has_mask:

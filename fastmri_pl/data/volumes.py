@@ -92,6 +92,10 @@ def read_mask(volume: Volume) -> np.ndarray:
 
 
 def read_target(volume: Volume, slice_index: int) -> np.ndarray:
-    """(h, w) float32 reference image of one slice."""
+    """(h, w) float32 reference image of one slice; NaN/Inf refused (one bad pixel would make every weight
+    NaN after one step)."""
     with open_h5(volume.target_path) as f:
-        return np.asarray(f[volume.target_key][slice_index], dtype=np.float32)
+        target = np.asarray(f[volume.target_key][slice_index], dtype=np.float32)
+    if not np.isfinite(target.sum()) and not np.isfinite(target).all():
+        raise DataError(volume.target_path, f"{volume.target_key} slice {slice_index} contains NaN or Inf")
+    return target

@@ -91,10 +91,14 @@ def check_pair(pair: VolumePair, layout: str) -> None:
             raise DataError(pair.recon_path, f"'{RECON_KEY}' must be real floating point, got {recon.dtype}")
         if layout == "snu" and "max" not in target_file.attrs:
             raise DataError(pair.target_path, "has no 'max' attribute (the SSIM data range)")
+        if layout == "snu" and not float(target_file.attrs["max"]) > 0:  # NaN fails this too
+            raise DataError(pair.target_path, f"'max' attribute is {target_file.attrs['max']}, expected > 0")
 
 
 def read_volume(pair: VolumePair, layout: str, slices: slice = slice(None)) -> Volume:
-    """The selected slices of a checked pair (see `check_pair`); max_value is the whole volume's."""
+    """The selected slices of a checked pair (see `check_pair`); max_value is the whole volume's.
+
+    Non-finite pixels in the reconstruction or target are refused naming file and slice."""
     with h5py.File(pair.target_path, "r") as target_file, h5py.File(pair.recon_path, "r") as recon_file:
         target_data = target_file[TARGET_KEYS[layout]]
         if layout == "snu":
@@ -105,12 +109,25 @@ def read_volume(pair: VolumePair, layout: str, slices: slice = slice(None)) -> V
             max_value, target = float(whole.max()), whole[slices]
         zero_filled = target_file[ZERO_FILLED_KEY][slices] if ZERO_FILLED_KEY in target_file else None
         recon = recon_file[RECON_KEY][slices]
+    first = slices.start or 0
+    _require_finite(recon, pair.recon_path, RECON_KEY, first)
+    _require_finite(target, pair.target_path, TARGET_KEYS[layout], first)
     return Volume(
         recon=_as_tensor(recon),
         target=_as_tensor(target),
         max_value=max_value,
         zero_filled=None if zero_filled is None else _as_tensor(zero_filled),
     )
+
+
+def _require_finite(array: np.ndarray, path: Path, key: str, first_slice: int) -> None:
+    """A NaN or Inf pixel would make its volume's score NaN (reported as null): refused by file and slice."""
+    finite = np.isfinite(array).reshape(array.shape[0], -1).all(axis=1)
+    if not finite.all():
+        bad = np.flatnonzero(~finite)
+        raise DataError(
+            path, f"'{key}' slice {first_slice + int(bad[0])} holds NaN or Inf ({len(bad)} slices affected)"
+        )
 
 
 def _as_tensor(array: np.ndarray) -> torch.Tensor:
