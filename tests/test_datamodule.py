@@ -7,6 +7,7 @@ import torch
 from fastmri_pl.data.augment import MaskAugmentationEpoch
 from fastmri_pl.data.datamodule import ReconDataModule
 from fastmri_pl.data.errors import DataError
+from fastmri_pl.mri.masks import num_low_frequencies
 
 KEYS = {
     "masked_kspace",
@@ -58,6 +59,24 @@ def test_fastmri_layout_draws_masks(data_fastmri_root: Path, data_fastmri_config
     batch = next(iter(dm.train_dataloader()))
     check_batch(batch, 1, 1, data_fastmri_config.crop)
     assert float(batch["acceleration"][0]) in (4.0, 8.0)
+
+
+def test_acs_lines_reach_the_batch(data_fastmri_root: Path, data_snu_root: Path) -> None:
+    """`nominal`: round(W * centre fraction) for drawn masks; a file's own mask keeps its contiguous run."""
+    mask = {"type": "equispaced", "accelerations": [2], "center_fractions": [0.3]}
+    longer = 0
+    for rule in ("nominal", "contiguous"):
+        dm = ReconDataModule(data_fastmri_root, layout="fastmri", mask=mask, acs_lines=rule)
+        for batch in dm.val_dataloader():
+            count, nominal = int(batch["num_low_frequencies"][0]), round(batch["mask"].shape[-1] * 0.3)
+            assert count == (nominal if rule == "nominal" else num_low_frequencies(batch["mask"][0]))
+            longer += count > nominal
+    assert longer > 0  # every other line sampled: some runs reach past the centre block
+    own = ReconDataModule(data_snu_root, layout="snu", acs_lines="nominal")
+    for batch in own.val_dataloader():
+        assert int(batch["num_low_frequencies"][0]) == num_low_frequencies(batch["mask"][0])
+    with pytest.raises(ValueError, match="data.acs_lines"):
+        ReconDataModule(data_snu_root, acs_lines="measured")
 
 
 def test_mixed_shapes_are_refused_with_the_file_names(data_snu_root: Path) -> None:

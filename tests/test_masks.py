@@ -1,9 +1,11 @@
 import builtins
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 from fastmri_pl.data.augment import MaskAugmentation
+from fastmri_pl.data.transforms import MaskChooser
 from fastmri_pl.mri.masks import (
     MaskFunc,
     RangeMaskFunc,
@@ -126,3 +128,22 @@ def test_augmentation_probability_ramps() -> None:
     assert all(a <= b for a, b in zip(probabilities, probabilities[1:], strict=False))
     with pytest.raises(ValueError):
         MaskAugmentation(prob_end=1.5)
+
+
+def test_acs_lines_nominal_passes_the_centre_block_and_contiguous_the_sampled_run() -> None:
+    """396 wide, equispaced_fraction 4x, centre fraction 0.08: the block is round(396 * 0.08) = 32 lines, but
+    for some offsets an equispaced line lands next to it and the contiguous run is 34 lines."""
+    func = MaskFunc("equispaced_fraction", accelerations=[4], center_fractions=[0.08])
+    nominal, contiguous = MaskChooser(func, acs_lines="nominal"), MaskChooser(func, acs_lines="contiguous")
+    counts = set()
+    for n in range(40):
+        volume = SimpleNamespace(fname=f"file{n}.h5", width=396, has_mask=False)
+        drawn = nominal(volume, 0, gen(0))
+        run = contiguous(volume, 0, gen(0))
+        assert torch.equal(drawn.mask, run.mask)  # the rule changes the count, never the mask
+        assert drawn.num_low_frequencies == 32
+        assert run.num_low_frequencies == num_low_frequencies(run.mask)
+        counts.add(run.num_low_frequencies)
+    assert counts == {32, 34}
+    with pytest.raises(ValueError, match="data.acs_lines"):
+        MaskChooser(func, acs_lines="measured")

@@ -15,13 +15,14 @@ from fastmri_pl.data.sampler import EpochShuffleSampler
 from fastmri_pl.data.synthetic import ensure_synthetic, synthetic_config
 from fastmri_pl.data.transforms import MaskChooser
 from fastmri_pl.data.volumes import FileFilter
-from fastmri_pl.mri.masks import MaskFunc
+from fastmri_pl.mri.masks import MaskFunc, check_acs_rule
 
 
 class ReconDataModule(L.LightningDataModule):
     """Reads `<root>/<train_dir>`, `<root>/<val_dir>` (and `<root>/<test_dir>`, default the val folder).
 
     mask: `{type, accelerations, center_fractions}` for files without their own mask (fastMRI layout).
+    acs_lines: `nominal` or `contiguous`, the ACS line count the network gets for drawn masks (`MaskChooser`).
     augmentation: `MaskAugmentation.from_config` keys; training only; the epoch arrives via `set_epoch`.
     filters: `{pattern, accelerations, max_files}` applied to every split, for quick runs.
     synthetic: `synthetic_config` keys (plus `preset`); when given, `prepare_data` generates `root` once.
@@ -40,6 +41,7 @@ class ReconDataModule(L.LightningDataModule):
         pin_memory: bool = False,
         persistent_workers: bool = False,
         mask: Mapping[str, Any] | None = None,
+        acs_lines: str = "contiguous",
         augmentation: Mapping[str, Any] | None = None,
         filters: Mapping[str, Any] | None = None,
         synthetic: Mapping[str, Any] | None = None,
@@ -61,6 +63,7 @@ class ReconDataModule(L.LightningDataModule):
             "persistent_workers": persistent_workers and num_workers > 0,
         }
         self.mask_func = _mask_func(mask)
+        self.acs_lines = check_acs_rule(acs_lines)
         self.augmentation = MaskAugmentation.from_config(augmentation) if augmentation else None
         self.file_filter = FileFilter(**dict(filters or {}))
         self.synthetic = synthetic_config(**{"layout": layout, **dict(synthetic)}) if synthetic else None
@@ -87,7 +90,10 @@ class ReconDataModule(L.LightningDataModule):
         volumes = index_volumes(self.layout, self.root / self.dirs[split], self.file_filter)
         training = split == "train"
         chooser = MaskChooser(
-            self.mask_func, self.augmentation if training else None, per_volume_seed=not training
+            self.mask_func,
+            self.augmentation if training else None,
+            per_volume_seed=not training,
+            acs_lines=self.acs_lines,
         )
         return ReconDataset(volumes, self.num_adj_slices, chooser, random_masks=training, seed=self.seed)
 

@@ -50,8 +50,8 @@ class ReconDataset(Dataset):
         # Random masks depend on (seed, epoch, sample) only: the same in any worker and after a resume.
         seed = stable_seed(f"{self.seed}/{self.epoch}/{index}") if self.random_masks else slice_num
         generator = torch.Generator().manual_seed(seed)
-        mask, acceleration = self.mask_chooser(volume, self.epoch, generator)
+        chosen = self.mask_chooser(volume, self.epoch, generator)
         indices = adjacent_slice_indices(slice_num, volume.num_slices, self.num_adj_slices)
         kspace = read_kspace_slices(volume, indices)
         target = read_target(volume, slice_num)
-        return build_sample(kspace, mask, target, volume, slice_num, acceleration)
+        return build_sample(kspace, chosen, target, volume, slice_num)

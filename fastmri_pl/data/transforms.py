@@ -11,7 +11,7 @@ import torch
 
 from fastmri_pl.data.augment import MaskAugmentation
 from fastmri_pl.data.volumes import Volume, read_mask
-from fastmri_pl.mri.masks import MaskFunc, num_low_frequencies, stable_seed
+from fastmri_pl.mri.masks import MaskFunc, SampledMask, check_acs_rule, num_low_frequencies, stable_seed
 
 
 def adjacent_slice_indices(center: int, num_slices: int, num_adj_slices: int) -> list[int]:
@@ -25,54 +25,66 @@ def adjacent_slice_indices(center: int, num_slices: int, num_adj_slices: int) ->
 class MaskChooser:
     """Which mask a sample gets: the augmentation mask (training, with the epoch's probability), else the
     file's own mask, else one drawn by `mask_func` (seeded per volume when `per_volume_seed`, as for
-    validation, so every epoch sees the same masks)."""
+    validation, so every epoch sees the same masks).
+
+    `acs_lines` says how many centre lines the network is told are fully sampled: `nominal` passes a drawn
+    mask's centre block (`round(W * centre_fraction)`, as fastMRI does), `contiguous` the sampled run around
+    the centre (`mri.masks.num_low_frequencies`). A file's own mask has no centre fraction: it always gets the
+    contiguous run (the SNU layout).
+    """
 
     def __init__(
         self,
         mask_func: MaskFunc | None = None,
         augmentation: MaskAugmentation | None = None,
         per_volume_seed: bool = True,
+        acs_lines: str = "contiguous",
     ) -> None:
         self.mask_func = mask_func
         self.augmentation = augmentation
         self.per_volume_seed = per_volume_seed
+        self.acs_lines = check_acs_rule(acs_lines)
 
-    def __call__(self, volume: Volume, epoch: int, generator: torch.Generator) -> tuple[torch.Tensor, float]:
-        """(W,) float32 mask and its nominal acceleration."""
+    def __call__(self, volume: Volume, epoch: int, generator: torch.Generator) -> SampledMask:
+        """(W,) float32 mask, its nominal acceleration and the ACS line count the network gets."""
         if self.augmentation is not None:
             probability = self.augmentation.probability(epoch)
             if float(torch.rand((), generator=generator)) < probability:
-                drawn = self.augmentation.mask_func(volume.width, generator)
-                return drawn.mask, drawn.acceleration
+                return self._acs(self.augmentation.mask_func(volume.width, generator))
         if volume.has_mask:
-            return torch.from_numpy(read_mask(volume)), float(volume.acceleration or 0.0)
+            mask = torch.from_numpy(read_mask(volume))
+            return SampledMask(mask, float(volume.acceleration or 0.0), num_low_frequencies(mask))
         if self.mask_func is None:
             raise ValueError(f"{volume.fname} has no mask of its own and no mask function is configured")
         if self.per_volume_seed:
             generator = torch.Generator().manual_seed(stable_seed(volume.fname))
-        drawn = self.mask_func(volume.width, generator)
-        return drawn.mask, drawn.acceleration
+        return self._acs(self.mask_func(volume.width, generator))
+
+    def _acs(self, drawn: SampledMask) -> SampledMask:
+        if self.acs_lines == "nominal":
+            return drawn
+        return drawn._replace(num_low_frequencies=num_low_frequencies(drawn.mask))
 
 
 def build_sample(
     kspace: np.ndarray,
-    mask: torch.Tensor,
+    chosen: SampledMask,
     target: np.ndarray,
     volume: Volume,
     slice_num: int,
-    acceleration: float,
 ) -> dict[str, Any]:
     """One sample: (S, C, H, W) k-space masked in place and flattened to (S*C, H, W), with its metadata."""
+    mask = chosen.mask
     slices, coils, height, width = kspace.shape
     masked = torch.from_numpy(kspace)
     masked.mul_(mask.reshape(1, 1, 1, width))
     return {
         "masked_kspace": masked.reshape(slices * coils, height, width),
         "mask": mask.to(torch.float32).reshape(1, 1, width),
-        "num_low_frequencies": torch.tensor(num_low_frequencies(mask), dtype=torch.int64),
+        "num_low_frequencies": torch.tensor(chosen.num_low_frequencies, dtype=torch.int64),
         "target": torch.from_numpy(target),
         "max_value": torch.tensor(volume.max_value, dtype=torch.float32),
-        "acceleration": torch.tensor(acceleration, dtype=torch.float32),
+        "acceleration": torch.tensor(chosen.acceleration, dtype=torch.float32),
         "slice_num": torch.tensor(slice_num, dtype=torch.int64),
         "fname": volume.fname,
     }

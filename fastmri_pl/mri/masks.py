@@ -12,10 +12,22 @@ from typing import NamedTuple
 import torch
 
 MASK_TYPES = ("random", "equispaced", "equispaced_fraction")
+# How many ACS lines a network is told about: the centre block a mask was drawn with (`round(W * fraction)`,
+# what fastMRI passes), or the contiguous sampled run around the centre (`num_low_frequencies`), which other
+# lines next to the block can lengthen.
+ACS_RULES = ("nominal", "contiguous")
+
+
+def check_acs_rule(rule: str) -> str:
+    """`rule` if it is one of `ACS_RULES` (the `data.acs_lines` setting), else a ValueError naming the key."""
+    if rule not in ACS_RULES:
+        raise ValueError(f"data.acs_lines must be one of {ACS_RULES}, got {rule!r}")
+    return rule
 
 
 class SampledMask(NamedTuple):
-    """A drawn mask with the nominal acceleration and centre size it was drawn for."""
+    """A drawn mask with the nominal acceleration and centre block (`round(W * fraction)` lines) it was
+    drawn with; the mask's contiguous centre run (`num_low_frequencies(mask)`) can be longer."""
 
     mask: torch.Tensor
     acceleration: float
@@ -123,7 +135,7 @@ class MaskFunc:
         choice = int(torch.randint(0, len(self.accelerations), (), generator=generator))
         acceleration, fraction = self.accelerations[choice], self.center_fractions[choice]
         mask = _BUILDERS[self.mask_type](width, acceleration, fraction, generator)
-        return SampledMask(mask, acceleration, num_low_frequencies(mask))
+        return SampledMask(mask, acceleration, _center_lines(width, fraction))
 
 
 class RangeMaskFunc:
@@ -149,7 +161,7 @@ class RangeMaskFunc:
         c_low, c_high = self.center_fraction_range
         fraction = c_low + (c_high - c_low) * float(torch.rand((), generator=generator))
         mask = equispaced_mask(width, acceleration, fraction, generator)
-        return SampledMask(mask, float(acceleration), num_low_frequencies(mask))
+        return SampledMask(mask, float(acceleration), _center_lines(width, fraction))
 
 
 def num_low_frequencies(mask: torch.Tensor) -> int:
