@@ -1,1 +1,1 @@
-"""Lightning callbacks selected by `fastmri_pl/conf/callbacks/*` (memory budget and peak, images, throughput)."""
+"""Lightning callbacks selected by `fastmri_pl/conf/callbacks/*`: memory, images, throughput, NaN guards."""
