@@ -1,6 +1,7 @@
 """`python -m fastmri_pl.train`: compose the config, build the parts, fit, validate the best checkpoint."""
 
 import sys
+from pathlib import Path
 
 import hydra
 import lightning as L
@@ -10,20 +11,29 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from fastmri_pl import CONFIG_DIR, factory
+from fastmri_pl.config_checks import check_config_types, check_hardware
 from fastmri_pl.data.errors import exit_on_data_error
 from fastmri_pl.memory.oom import oom_message
 from fastmri_pl.run_summary import check_output_folder, print_startup, print_summary, resolve_ckpt_path
 from fastmri_pl.sweep.ddp import finish_ddp_job
+from fastmri_pl.weights import load_net_weights
+
+# top-level keys `train` reads itself (nodes with a `_target_` are checked against their target's signature)
+TOP_LEVEL_TYPES = {"seed": int, "validate_best": bool, "ckpt_path": str | None, "optimized_metric": str}
 
 
 def train(cfg: DictConfig) -> float | None:
     """Fits the model and returns `optimized_metric` of the best checkpoint (what Hydra sweepers optimise)."""
     print_startup(cfg)
+    check_config_types(cfg, TOP_LEVEL_TYPES)
+    check_hardware(cfg)
     L.seed_everything(cfg.seed, workers=True)
     ckpt_path = resolve_ckpt_path(cfg)
     check_output_folder(cfg, resuming=ckpt_path is not None)
     datamodule = factory.build_datamodule(cfg)
     module = factory.build_module(cfg)
+    if ckpt_path is not None:  # one line for a garbage file or another model's checkpoint, before any work
+        load_net_weights(module.net, Path(ckpt_path))
     loggers = factory.build_loggers(cfg)
     trainer = factory.build_trainer(cfg, factory.build_callbacks(cfg, loggers), loggers)
     for logger in loggers:

@@ -20,10 +20,10 @@ from fastmri_pl.data.transforms import adjacent_slice_indices
 from fastmri_pl.data.volumes import Volume, read_kspace_slices, read_mask
 from fastmri_pl.mri.crop import center_crop
 from fastmri_pl.mri.masks import num_low_frequencies
+from fastmri_pl.weights import load_net_weights
 
 CHALLENGE_CROP = (384, 384)
 AUTOCAST_DTYPES = {"16-mixed": torch.float16, "bf16-mixed": torch.bfloat16}
-NET_PREFIX = "net."
 
 
 def inference_device(cfg: DictConfig) -> torch.device:
@@ -46,29 +46,8 @@ def load_net(cfg: DictConfig, device: torch.device) -> nn.Module:
     if any(p.requires_grad for p in net.parameters()):
         if cfg.ckpt_path is None:
             raise DataError("ckpt_path", "this model has weights: pass ckpt_path=<Lightning .ckpt file>")
-        _load_weights(net, Path(cfg.ckpt_path))
+        load_net_weights(net, Path(cfg.ckpt_path))
     return net.to(device).eval()
-
-
-def _load_weights(net: nn.Module, ckpt_path: Path) -> None:
-    if not ckpt_path.is_file():
-        raise DataError(ckpt_path, "no such checkpoint file")
-    try:
-        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-    except Exception as error:  # unpickling errors come in many types; all mean the same to the user
-        raise DataError(ckpt_path, f"cannot be read as a Lightning checkpoint: {error}") from error
-    state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else None
-    if not isinstance(state, dict):
-        raise DataError(ckpt_path, "holds no state_dict")
-    weights = {k[len(NET_PREFIX) :]: v for k, v in state.items() if k.startswith(NET_PREFIX)}
-    result = net.load_state_dict(weights, strict=False)
-    if result.missing_keys or result.unexpected_keys:
-        raise DataError(
-            ckpt_path,
-            f"does not match the configured model ({len(result.missing_keys)} missing, "
-            f"{len(result.unexpected_keys)} unexpected weights, e.g. "
-            f"{(result.missing_keys or result.unexpected_keys)[0]!r}); was it trained with this model=?",
-        )
 
 
 def crop_size(cfg: DictConfig, volume: Volume) -> tuple[int, int]:
