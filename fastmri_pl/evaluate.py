@@ -1,8 +1,10 @@
-"""`python -m fastmri_pl.evaluate data=snu data.root=ROOT recon_dir=OUT`: reconstructions vs targets.
+"""`python -m fastmri_pl.evaluate [challenge=YEAR] data=snu data.root=ROOT recon_dir=OUT`: recons vs targets.
 
 Checks every pair first (a missing file, key or wrong shape stops the run with exit code 2 before any work),
-then scores each volume, prints the table, writes OUT/metrics.json, OUT/metrics_per_volume.csv and the PNGs
-under OUT/figures/, and hands metrics and pictures to the configured loggers.
+then scores each volume by the layout's and the challenge year's rules, prints the table, writes
+OUT/metrics.json, OUT/metrics_per_volume.csv and the PNGs under OUT/figures/, and hands metrics and pictures
+to the configured loggers. `python -m fastmri_pl.reconstruct ... evaluate=true` calls `evaluate` with the
+run's timings, which adds the forward time per slice to the metrics.
 """
 
 import math
@@ -15,6 +17,7 @@ from omegaconf import DictConfig
 from rich.progress import track
 
 from fastmri_pl import CONFIG_DIR, factory
+from fastmri_pl.challenge.rules import DEFAULT_YEAR, ChallengeRules, load_rules
 from fastmri_pl.data.errors import exit_on_data_error
 from fastmri_pl.evaluation.figures import GalleryRow, save_ssim_per_slice, save_worst_gallery
 from fastmri_pl.evaluation.pairs import check_pair, find_pairs, read_volume
@@ -22,15 +25,19 @@ from fastmri_pl.evaluation.records import write_metrics_json, write_per_volume_c
 from fastmri_pl.evaluation.scoring import VolumeScore, aggregation, score_volume, summarize, worst_slices
 from fastmri_pl.evaluation.table import print_summary
 from fastmri_pl.mri.foreground import snu_foreground_mask
+from fastmri_pl.reconstruction.timing import RunTimings
 
 FIGURES_DIR = "figures"
 
 
-def _gallery_rows(scores: list[VolumeScore], group: str, layout: str, count: int) -> list[GalleryRow]:
+def _gallery_rows(
+    scores: list[VolumeScore], group: str, layout: str, count: int, rules: ChallengeRules
+) -> list[GalleryRow]:
     rows = []
     for score, index in worst_slices(scores, group, count):
         volume = read_volume(score.pair, layout, slices=slice(index, index + 1))
         target = volume.target[0]
+        threshold = rules.threshold(score.pair.target_path) if layout == "snu" else None
         rows.append(
             GalleryRow(
                 label=f"{score.pair.name} #{index}\nSSIM {score.slice_ssim[index]:.4f}",
@@ -38,18 +45,20 @@ def _gallery_rows(scores: list[VolumeScore], group: str, layout: str, count: int
                 target=target,
                 max_value=volume.max_value,
                 zero_filled=None if volume.zero_filled is None else volume.zero_filled[0],
-                mask=snu_foreground_mask(target) if layout == "snu" else None,
+                mask=None if threshold is None else snu_foreground_mask(target, threshold),
             )
         )
     return rows
 
 
-def draw_figures(figures_dir: Path, scores: list[VolumeScore], layout: str, num_worst: int) -> list[Path]:
+def draw_figures(
+    figures_dir: Path, scores: list[VolumeScore], layout: str, num_worst: int, rules: ChallengeRules
+) -> list[Path]:
     """SSIM per slice, and per group a gallery of its `num_worst` worst slices (none when num_worst is 0)."""
     paths = [save_ssim_per_slice(figures_dir / "ssim_per_slice.png", scores)]
     if num_worst > 0:
         for group in dict.fromkeys(score.pair.group for score in scores):
-            rows = _gallery_rows(scores, group, layout, num_worst)
+            rows = _gallery_rows(scores, group, layout, num_worst, rules)
             title = f"{group}: {len(rows)} worst slices"
             paths.append(save_worst_gallery(figures_dir / f"worst_{group}.png", title, rows))
     return paths
@@ -74,6 +83,17 @@ def log_results(
         logger.finalize("success")
 
 
+def add_timings(
+    summary: dict[str, dict[str, float | int]], timings: RunTimings, rules: ChallengeRules
+) -> None:
+    """The run's forward ms per slice (and, where the year flags slow volumes, their count) in every row."""
+    for group, row in summary.items():
+        chosen = None if group == "total" else group
+        row["ms_per_slice"] = timings.ms_per_slice(chosen)
+        if rules.volume_flag_s is not None:
+            row["slow_volumes"] = len(timings.slow_volumes(rules, chosen))
+
+
 def evaluate(
     root: str | Path,
     recon_dir: str | Path,
@@ -82,20 +102,31 @@ def evaluate(
     num_worst: int = 4,
     loggers: Sequence[Logger] = (),
     progress: bool = True,
+    rules: ChallengeRules | None = None,
+    timings: RunTimings | None = None,
 ) -> dict[str, dict[str, float | int]]:
-    """Score every reconstruction under recon_dir against its target under root/split; returns the summary."""
+    """Score every reconstruction under recon_dir against its target under root/split; returns the summary.
+
+    rules: the SNU challenge year's (default: `challenge_years/2024.yaml`); fastMRI ignores them. timings: the
+    reconstruction run's, adding `ms_per_slice` to every row.
+    """
+    rules = rules or load_rules(DEFAULT_YEAR)
     recon_dir = Path(recon_dir)
     pairs = find_pairs(root, recon_dir, layout, split)
     for pair in pairs:
         check_pair(pair, layout)
+        if layout == "snu":
+            rules.anatomy(pair.target_path)
     scored = track(pairs, description="scoring volumes", transient=True, disable=not progress)
-    scores = [score_volume(pair, read_volume(pair, layout), layout) for pair in scored]
+    scores = [score_volume(pair, read_volume(pair, layout), layout, rules) for pair in scored]
     over = aggregation(layout)
-    summary = summarize(scores, over)
+    summary = summarize(scores, over, with_boxes=layout == "snu" and rules.score == "full_bbox")
+    if timings is not None:
+        add_timings(summary, timings, rules)
     write_metrics_json(recon_dir, summary, over)
     write_per_volume_csv(recon_dir, scores)
-    figures = draw_figures(recon_dir / FIGURES_DIR, scores, layout, num_worst)
-    rule = "masked SSIM (SNU leaderboard)" if layout == "snu" else "SSIM (fastMRI)"
+    figures = draw_figures(recon_dir / FIGURES_DIR, scores, layout, num_worst, rules)
+    rule = f"SNU challenge={rules.year} leaderboard" if layout == "snu" else "SSIM (fastMRI)"
     rule += f", mean over {over}"
     print_summary(summary, title=f"{recon_dir} vs {Path(root) / split}: {rule}")
     log_results(loggers, summary, figures)
@@ -112,6 +143,7 @@ def run(cfg: DictConfig) -> dict[str, dict[str, float | int]]:
         num_worst=cfg.num_worst,
         loggers=factory.build_loggers(cfg),
         progress=cfg.progress,
+        rules=load_rules(cfg.challenge),
     )
 
 

@@ -1,8 +1,10 @@
 """`python -m fastmri_pl.reconstruct model=... ckpt_path=... data=snu data.root=ROOT output_dir=OUT`.
 
 Reconstructs every slice of every `ROOT/leaderboard/acc<N>/kspace/*.h5` volume into
-`OUT/acc<N>/<same name>` (dataset `reconstruction`, (slices, h, w) float32), each file written atomically;
-`submission=2023|2024|2025` also fills the challenge's submission folders (see `reconstruction.folders`).
+`OUT/acc<N>/<same name>` (dataset `reconstruction`, (slices, h, w) float32), each file written atomically,
+timed by the rules of `challenge=2023|2024|2025|2026` (default 2024); `submission=true` also fills that
+year's submission folders (see `reconstruction.folders`); `evaluate=true` then scores the reconstructions in
+the same command, the forward time per slice included, as the organisers' 2026 `recon_eval` does.
 Bad input (missing `mask`, empty or absent leaderboard folders, a non-empty OUT without overwrite=true)
 stops the run with one line on stderr naming the file, exit code 2.
 """
@@ -19,10 +21,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from fastmri_pl import CONFIG_DIR
+from fastmri_pl.challenge.rules import ChallengeRules, load_rules
 from fastmri_pl.data.errors import exit_on_data_error
 from fastmri_pl.data.readers import index_volumes
 from fastmri_pl.data.synthetic import ensure_synthetic, synthetic_config
 from fastmri_pl.data.volumes import Volume
+from fastmri_pl.evaluate import evaluate
 from fastmri_pl.reconstruction.folders import (
     SUBMISSION_DIR,
     acceleration_folders,
@@ -30,7 +34,7 @@ from fastmri_pl.reconstruction.folders import (
     submission_folders,
 )
 from fastmri_pl.reconstruction.inference import crop_size, inference_device, load_net, reconstruct_volume
-from fastmri_pl.reconstruction.timing import ChallengeBudget, RunTimings, VolumeTiming, print_timings
+from fastmri_pl.reconstruction.timing import RunTimings, VolumeTiming, print_timings
 from fastmri_pl.reconstruction.writer import copy_atomically, write_reconstruction
 
 
@@ -41,6 +45,7 @@ class ReconstructionRun:
     files: list[Path]
     submission_files: list[Path]
     timings: RunTimings
+    rules: ChallengeRules
 
 
 def _index(cfg: DictConfig) -> dict[str, list[Volume]]:
@@ -62,8 +67,9 @@ def reconstruct(cfg: DictConfig, console: Console | None = None) -> Reconstructi
     """The run a composed `fastmri_pl/conf/reconstruct.yaml` describes; see the module docstring."""
     console = console or Console()
     started = time.perf_counter()
+    rules: ChallengeRules = load_rules(cfg.challenge)
     volumes = _index(cfg)
-    submission = submission_folders(cfg.submission, list(volumes))
+    submission = submission_folders(rules if cfg.submission else None, list(volumes))
     output_dir = check_output_dir(cfg.output_dir, cfg.overwrite)
     device = inference_device(cfg)
     net = load_net(cfg, device)
@@ -81,15 +87,20 @@ def reconstruct(cfg: DictConfig, console: Console | None = None) -> Reconstructi
                 path = output_dir / group / volume.fname
                 path.parent.mkdir(parents=True, exist_ok=True)
                 volume_start = time.perf_counter()
-                slices = reconstruct_volume(net, volume, crop, device, cfg.hardware.precision)
-                write_reconstruction(path, _advancing(slices, progress, task), (volume.num_slices, *crop))
-                if device.type == "cuda":
-                    torch.cuda.synchronize(device)
+                slices = reconstruct_volume(
+                    net, volume, crop, device, cfg.hardware.precision, rules.warmup_slices
+                )
+                forward: list[float] = []
+                shape = (volume.num_slices, *crop)
+                write_reconstruction(path, _advancing(slices, progress, task, forward), shape)
                 seconds = time.perf_counter() - volume_start
-                shape = (volume.num_coils, volume.height, volume.width)
-                timings.volumes.append(VolumeTiming(group, volume.fname, volume.num_slices, shape, seconds))
+                kspace_shape = (volume.num_coils, volume.height, volume.width)
+                timings.volumes.append(
+                    VolumeTiming(group, volume.fname, volume.num_slices, kspace_shape, seconds, sum(forward))
+                )
                 progress.console.print(
-                    f"{group}/{volume.fname}: {volume.num_slices} slices in {seconds:.2f} s"
+                    f"{group}/{volume.fname}: {volume.num_slices} slices in {seconds:.2f} s "
+                    f"(forward {1e3 * sum(forward) / volume.num_slices:.1f} ms/slice)"
                 )
                 files.append(path)
                 if group in submission:
@@ -97,25 +108,45 @@ def reconstruct(cfg: DictConfig, console: Console | None = None) -> Reconstructi
                     copy_atomically(path, copy)
                     submission_files.append(copy)
     timings.total_seconds = time.perf_counter() - started
-    print_timings(timings, ChallengeBudget(**cfg.budget), str(device), console)
+    print_timings(timings, rules, str(device), console)
     console.print(
         f"reconstructions in {output_dir}; score them with: python -m fastmri_pl.evaluate "
-        f"data=snu data.root={cfg.data.root} recon_dir={output_dir}"
+        f"challenge={rules.year} data=snu data.root={cfg.data.root} recon_dir={output_dir}"
     )
-    return ReconstructionRun(files, submission_files, timings)
+    return ReconstructionRun(files, submission_files, timings, rules)
 
 
-def _advancing(slices: Iterator[torch.Tensor], progress: Progress, task: TaskID) -> Iterator[torch.Tensor]:
-    """Pass the slices through, advancing the progress bar after each one is written."""
-    for image in slices:
+def _advancing(
+    slices: Iterator[tuple[torch.Tensor, float]], progress: Progress, task: TaskID, forward: list[float]
+) -> Iterator[torch.Tensor]:
+    """Pass the images through, keeping each forward time and advancing the bar after each one is written."""
+    for image, seconds in slices:
+        forward.append(seconds)
         yield image
         progress.advance(task)
+
+
+def reconstruct_and_score(cfg: DictConfig) -> ReconstructionRun:
+    """`reconstruct`, then with `evaluate=true` score the reconstructions against the leaderboard's image
+    files by the same year's rules, the run's forward time per slice written beside the SSIMs."""
+    run = reconstruct(cfg)
+    if cfg.evaluate:
+        evaluate(
+            root=cfg.data.root,
+            recon_dir=cfg.output_dir,
+            layout="snu",
+            num_worst=cfg.num_worst,
+            progress=cfg.progress,
+            rules=run.rules,
+            timings=run.timings,
+        )
+    return run
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="reconstruct")
 def main(cfg: DictConfig) -> None:
     with exit_on_data_error():
-        reconstruct(cfg)
+        reconstruct_and_score(cfg)
 
 
 if __name__ == "__main__":

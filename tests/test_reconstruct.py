@@ -79,7 +79,7 @@ def test_submission_2024_maps_acc5_to_public_and_acc9_to_private(snu_copy: Path,
     (leaderboard / "acc4").rename(leaderboard / "acc5")
     (leaderboard / "acc8").rename(leaderboard / "acc9")
     out = tmp_path / "out"
-    run = reconstruct(reconstruct_cfg(snu_copy, out, "submission=2024"))
+    run = reconstruct(reconstruct_cfg(snu_copy, out, "challenge=2024", "submission=true"))
     names = sorted(p.relative_to(out).as_posix() for p in run.submission_files)
     assert names == [
         "reconstructions_leaderboard/private/brain_test1.h5",
@@ -90,8 +90,9 @@ def test_submission_2024_maps_acc5_to_public_and_acc9_to_private(snu_copy: Path,
 
 
 def test_submission_year_needs_its_acceleration_folders(data_snu_root: Path, tmp_path: Path) -> None:
-    with pytest.raises(DataError, match=r"submission=2024 needs folders \['acc5', 'acc9'\]"):
-        reconstruct(reconstruct_cfg(data_snu_root, tmp_path / "out", "submission=2024"))
+    message = r"submission=true with challenge=2024 needs folders \['acc5', 'acc9'\]"
+    with pytest.raises(DataError, match=message):
+        reconstruct(reconstruct_cfg(data_snu_root, tmp_path / "out", "challenge=2024", "submission=true"))
 
 
 def test_non_empty_output_folder_is_refused_unless_overwrite(data_snu_root: Path, tmp_path: Path) -> None:

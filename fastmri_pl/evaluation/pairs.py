@@ -4,15 +4,17 @@ SNU: targets `<root>/<split>/<acc>/image/<name>.h5` (`image_label`, attrs `max`,
 reconstructions `<recon_dir>/<acc>/<name>.h5`. fastMRI: targets `<root>/<split>/<name>.h5`
 (`reconstruction_rss`, data range = the volume's max), reconstructions `<recon_dir>/<name>.h5`, all in one
 group named after the split. Reconstructions hold `reconstruction` with exactly the target's shape.
+SNU image files may carry fastMRI+ lesion boxes in `attrs['annotations']` (scored by the 2026 rules).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
 import numpy as np
 import torch
 
+from fastmri_pl.challenge.annotations import ANNOTATIONS_ATTR, Box, parse_annotations
 from fastmri_pl.data.errors import DataError
 
 LAYOUTS = ("snu", "fastmri")
@@ -33,12 +35,14 @@ class VolumePair:
 
 @dataclass(frozen=True)
 class Volume:
-    """Slices of one volume as float32 (S, H, W) tensors; zero_filled only where the file has it."""
+    """Slices of one volume as float32 (S, H, W) tensors; zero_filled only where the file has it;
+    annotations: slice index -> lesion boxes (empty where the file has none)."""
 
     recon: torch.Tensor
     target: torch.Tensor
     max_value: float
     zero_filled: torch.Tensor | None = None
+    annotations: dict[int, list[Box]] = field(default_factory=dict)
 
 
 def _check_layout(layout: str) -> None:
@@ -93,6 +97,12 @@ def check_pair(pair: VolumePair, layout: str) -> None:
             raise DataError(pair.target_path, "has no 'max' attribute (the SSIM data range)")
         if layout == "snu" and not float(target_file.attrs["max"]) > 0:  # NaN fails this too
             raise DataError(pair.target_path, f"'max' attribute is {target_file.attrs['max']}, expected > 0")
+        _annotations(target_file, pair.target_path)
+
+
+def _annotations(file: h5py.File, path: Path) -> dict[int, list[Box]]:
+    text = file.attrs.get(ANNOTATIONS_ATTR)
+    return {} if text is None else parse_annotations(text, path)
 
 
 def read_volume(pair: VolumePair, layout: str, slices: slice = slice(None)) -> Volume:
@@ -109,6 +119,7 @@ def read_volume(pair: VolumePair, layout: str, slices: slice = slice(None)) -> V
             max_value, target = float(whole.max()), whole[slices]
         zero_filled = target_file[ZERO_FILLED_KEY][slices] if ZERO_FILLED_KEY in target_file else None
         recon = recon_file[RECON_KEY][slices]
+        annotations = _annotations(target_file, pair.target_path)
     first = slices.start or 0
     _require_finite(recon, pair.recon_path, RECON_KEY, first)
     _require_finite(target, pair.target_path, TARGET_KEYS[layout], first)
@@ -117,6 +128,7 @@ def read_volume(pair: VolumePair, layout: str, slices: slice = slice(None)) -> V
         target=_as_tensor(target),
         max_value=max_value,
         zero_filled=None if zero_filled is None else _as_tensor(zero_filled),
+        annotations=annotations,
     )
 
 

@@ -22,23 +22,22 @@ def _as_batch(image: torch.Tensor, name: str) -> torch.Tensor:
     return image.float()
 
 
-def ssim(
+def ssim_map(
     pred: torch.Tensor,
     target: torch.Tensor,
     data_range: float | torch.Tensor,
     win_size: int = 7,
     k1: float = 0.01,
     k2: float = 0.03,
-    reduction: str = "mean",
     sample_covariance: bool = True,
 ) -> torch.Tensor:
-    """Mean SSIM of each image pair over its valid windows; `reduction="none"` keeps one value per image.
+    """(B, H - win_size + 1, W - win_size + 1) SSIM of every window that lies fully inside the image.
 
+    Entry (i, j) belongs to the window whose top-left pixel is (i, j), i.e. centred on (i + r, j + r) with
+    r = win_size // 2. The SNU 2026 score weights this map by the foreground mask at the window centres.
     data_range: a float, or a (B,) tensor with one range per image (the volume max in fastMRI / SNU).
     sample_covariance: False uses the population covariance (Wang et al. 2004, torchmetrics).
     """
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"ssim: reduction must be one of {REDUCTIONS}, got {reduction!r}")
     x, y = _as_batch(pred, "pred"), _as_batch(target, "target")
     if x.shape != y.shape:
         raise ValueError(f"ssim: pred {tuple(pred.shape)} and target {tuple(target.shape)} differ in shape")
@@ -47,7 +46,7 @@ def ssim(
             f"ssim: images {tuple(x.shape[-2:])} are smaller than the {win_size}x{win_size} window"
         )
     with torch.autocast(device_type=x.device.type, enabled=False):
-        ranges = torch.as_tensor(data_range, dtype=torch.float32, device=x.device).reshape(-1, 1, 1, 1)
+        ranges = torch.as_tensor(data_range, dtype=torch.float32, device=x.device).reshape(-1, 1, 1)
         c1 = (k1 * ranges) ** 2
         c2 = (k2 * ranges) ** 2
         # Window means of the five local moments; stride 1, no padding = the valid region only. The uniform
@@ -60,10 +59,28 @@ def ssim(
         var_x = cov_norm * (mean_xx - mu_x * mu_x)
         var_y = cov_norm * (mean_yy - mu_y * mu_y)
         cov_xy = cov_norm * (mean_xy - mu_x * mu_y)
-        c1, c2 = c1.squeeze(1), c2.squeeze(1)
         numerator = (2 * mu_x * mu_y + c1) * (2 * cov_xy + c2)
         denominator = (mu_x * mu_x + mu_y * mu_y + c1) * (var_x + var_y + c2)
-        per_image = (numerator / denominator).mean(dim=(-2, -1))
+        return numerator / denominator
+
+
+def ssim(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    data_range: float | torch.Tensor,
+    win_size: int = 7,
+    k1: float = 0.01,
+    k2: float = 0.03,
+    reduction: str = "mean",
+    sample_covariance: bool = True,
+) -> torch.Tensor:
+    """Mean SSIM of each image pair over its valid windows; `reduction="none"` keeps one value per image.
+
+    Arguments as for `ssim_map`.
+    """
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"ssim: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    per_image = ssim_map(pred, target, data_range, win_size, k1, k2, sample_covariance).mean(dim=(-2, -1))
     return per_image.mean() if reduction == "mean" else per_image
 
 

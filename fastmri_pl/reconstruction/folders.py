@@ -2,24 +2,19 @@
 
 Input: `<root>/leaderboard/acc<N>/kspace/*.h5` for every acceleration folder present (2023/2025: acc4, acc8;
 2024: acc5, acc9). Output: `<output_dir>/acc<N>/<same file name>`, the layout `python -m fastmri_pl.evaluate`
-reads. On request the challenge's own submission folders are written too, under
-`<output_dir>/reconstructions_leaderboard/`: 2024 -> `public` (acc5) and `private` (acc9); 2023 and 2025 ->
-`acc4` and `acc8`.
+reads. On request the challenge year's own submission folders are written too, under
+`<output_dir>/reconstructions_leaderboard/` (`challenge.submission_folders`): 2024 -> `public` (acc5) and
+`private` (acc9); 2023, 2025 and 2026 -> `acc4` and `acc8`.
 """
 
 import re
 from pathlib import Path
 
+from fastmri_pl.challenge.rules import ChallengeRules
 from fastmri_pl.data.errors import DataError
 
 LEADERBOARD_DIR = "leaderboard"
 SUBMISSION_DIR = "reconstructions_leaderboard"
-# challenge year -> {acceleration folder: submission folder}
-SUBMISSION_FOLDERS: dict[int, dict[str, str]] = {
-    2023: {"acc4": "acc4", "acc8": "acc8"},
-    2024: {"acc5": "public", "acc9": "private"},
-    2025: {"acc4": "acc4", "acc8": "acc8"},
-}
 _ACC_FOLDER = re.compile(r"acc(\d+)")
 
 
@@ -41,23 +36,19 @@ def acceleration_folders(root: str | Path) -> list[Path]:
     return folders
 
 
-def submission_folders(submission: int | None, accelerations: list[str]) -> dict[str, str]:
+def submission_folders(rules: ChallengeRules | None, accelerations: list[str]) -> dict[str, str]:
     """{acceleration folder: submission folder name} for a challenge year (empty when none is asked for)."""
-    if submission is None:
+    if rules is None:
         return {}
-    if submission not in SUBMISSION_FOLDERS:
-        raise ValueError(
-            f"submission must be one of {sorted(SUBMISSION_FOLDERS)} or null, got {submission!r}"
-        )
-    mapping = SUBMISSION_FOLDERS[submission]
+    mapping = rules.submission_folders
     missing = sorted(set(mapping) - set(accelerations))
     if missing:
         raise DataError(
             LEADERBOARD_DIR,
-            f"submission={submission} needs folders {sorted(mapping)} but {missing} are absent "
-            f"(found {accelerations})",
+            f"submission=true with challenge={rules.year} needs folders {sorted(mapping)} but {missing} are "
+            f"absent (found {accelerations})",
         )
-    return mapping
+    return dict(mapping)
 
 
 def check_output_dir(output_dir: str | Path, overwrite: bool) -> Path:

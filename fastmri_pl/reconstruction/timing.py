@@ -1,8 +1,10 @@
-"""Per-volume timings and the projection against the SNU challenge's inference budget.
+"""Per-volume timings and what the year's rules make of them (`challenge.rules.ChallengeRules`).
 
-The 2024 rule: the whole leaderboard (both accelerations, every model, pre-processing) within 3000 s on one
-GTX 1080. The projection scales this run's measured seconds per slice to the leaderboard's slice count; it
-is only as good as the machine and the data size it was measured on.
+Two clocks. `run` (2023-2025): the whole run's wall clock, projected to the leaderboard's slice count against
+the year's limit (2024: 3000 s, 2025: 3600 s, every model and pre-processing included). `forward` (2026): the
+model forward per slice (see `inference.reconstruct_volume`), averaged over every slice, the score's
+`ms_per_slice`; a volume whose forward time passes `volume_flag_s` is flagged. Both are only as good as the
+machine and data size they were measured on.
 """
 
 from dataclasses import dataclass, field
@@ -10,30 +12,20 @@ from dataclasses import dataclass, field
 from rich.console import Console
 from rich.table import Table
 
-
-@dataclass(frozen=True)
-class ChallengeBudget:
-    """The time limit and the leaderboard's size (2024: 58 volumes per acceleration, ~16 slices each)."""
-
-    seconds: float = 3000.0
-    volumes_per_acceleration: int = 58
-    accelerations: int = 2
-    slices_per_volume: int = 16
-
-    @property
-    def slices(self) -> int:
-        return self.volumes_per_acceleration * self.accelerations * self.slices_per_volume
+from fastmri_pl.challenge.rules import ChallengeRules
 
 
 @dataclass(frozen=True)
 class VolumeTiming:
-    """One reconstructed volume: its output file, slices, k-space shape and wall-clock seconds."""
+    """One reconstructed volume: output file, slices, k-space shape, wall-clock seconds (writing included)
+    and the summed forward seconds of its slices (warm-up excluded)."""
 
     group: str
     name: str
     slices: int
     shape: tuple[int, int, int]  # coils, height, width
     seconds: float
+    forward_seconds: float
 
 
 @dataclass
@@ -51,14 +43,29 @@ class RunTimings:
     def seconds_per_slice(self) -> float:
         return self.total_seconds / max(self.slices, 1)
 
-    def projected_seconds(self, budget: ChallengeBudget) -> float:
-        return self.seconds_per_slice * budget.slices
+    def projected_seconds(self, rules: ChallengeRules) -> float:
+        return self.seconds_per_slice * rules.leaderboard_slices
+
+    def ms_per_slice(self, group: str | None = None) -> float:
+        """Mean forward milliseconds per slice, over one acceleration folder or (None) every slice."""
+        chosen = [v for v in self.volumes if group is None or v.group == group]
+        return 1e3 * sum(v.forward_seconds for v in chosen) / max(sum(v.slices for v in chosen), 1)
+
+    def slow_volumes(self, rules: ChallengeRules, group: str | None = None) -> list[VolumeTiming]:
+        """Volumes whose forward time exceeds the year's flag (none when the year has no flag)."""
+        if rules.volume_flag_s is None:
+            return []
+        return [
+            v
+            for v in self.volumes
+            if (group is None or v.group == group) and v.forward_seconds > rules.volume_flag_s
+        ]
 
 
-def print_timings(timings: RunTimings, budget: ChallengeBudget, device: str, console: Console) -> None:
-    """The per-volume table, the total, and the budget projection with what it was measured on."""
+def print_timings(timings: RunTimings, rules: ChallengeRules, device: str, console: Console) -> None:
+    """The per-volume table, the totals, and the year's verdict with what it was measured on."""
     table = Table(title="reconstruction time per volume")
-    for column in ("acc", "file", "slices", "coils x H x W", "seconds", "s / slice"):
+    for column in ("acc", "file", "slices", "coils x H x W", "seconds", "forward ms / slice"):
         table.add_column(column)
     for v in timings.volumes:
         table.add_row(
@@ -67,15 +74,31 @@ def print_timings(timings: RunTimings, budget: ChallengeBudget, device: str, con
             str(v.slices),
             "x".join(str(n) for n in v.shape),
             f"{v.seconds:.2f}",
-            f"{v.seconds / max(v.slices, 1):.3f}",
+            f"{1e3 * v.forward_seconds / max(v.slices, 1):.1f}",
         )
     console.print(table)
-    projected = timings.projected_seconds(budget)
-    verdict = "within" if projected <= budget.seconds else "OVER"
     console.print(
         f"total {timings.total_seconds:.1f} s for {timings.slices} slices "
-        f"({timings.seconds_per_slice:.3f} s/slice, model loading and writing included)\n"
-        f"projection: {timings.seconds_per_slice:.3f} s/slice x {budget.slices} leaderboard slices = "
-        f"{projected:.0f} s, {verdict} the {budget.seconds:.0f} s budget\n"
-        f"note: measured on {device} at this data's size, not on the challenge's GTX 1080 at 768 x 396"
+        f"({timings.seconds_per_slice:.3f} s/slice, model loading and writing included); "
+        f"forward {timings.ms_per_slice():.1f} ms/slice"
     )
+    if rules.clock == "forward":
+        slow = timings.slow_volumes(rules)
+        console.print(
+            f"challenge={rules.year} score time: {timings.ms_per_slice():.1f} ms/slice (forward only, "
+            f"batch 1, {rules.warmup_slices} warm-up slices per volume); {len(slow)} volume(s) over "
+            f"{rules.volume_flag_s:.0f} s of forward time"
+            + "".join(f"\n  slow: {v.group}/{v.name}" for v in slow)
+        )
+    else:
+        projected = timings.projected_seconds(rules)
+        if rules.time_limit_s is None:
+            verdict = f"challenge={rules.year} states no time limit"
+        else:
+            within = "within" if projected <= rules.time_limit_s else "OVER"
+            verdict = f"{within} challenge={rules.year}'s {rules.time_limit_s:.0f} s limit"
+        console.print(
+            f"projection: {timings.seconds_per_slice:.3f} s/slice x {rules.leaderboard_slices} leaderboard "
+            f"slices = {projected:.0f} s, {verdict}"
+        )
+    console.print(f"note: measured on {device} at this data's size, not on the challenge's GPU")
