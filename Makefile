@@ -1,22 +1,29 @@
-# Thin wrappers over `python -m ...`; every target installs what it needs into $(VENV) first.
+# Thin wrappers over `python -m ...`; every target installs what it needs into $(VENV) first. `make help` lists them.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# CPU machines get the CPU wheel (torch==2.13.0 lies on disk here); with nvidia-smi present, a CUDA build.
-HAS_GPU := $(shell command -v nvidia-smi >/dev/null 2>&1 && echo 1)
-TORCH_SPEC ?= $(if $(HAS_GPU),torch,torch==2.13.0)
+# torch: chosen by `python -m fastmri_pl.torch_install` for the GPU nvidia-smi reports (CPU build without one);
+# TORCH_SPEC (a pip requirement) and TORCH_INDEX (an index URL) override its choice.
+TORCH_SPEC ?=
 TORCH_INDEX ?=
-PIP_TORCH_FLAGS := $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)
+TORCH_OVERRIDES := $(if $(TORCH_SPEC),--spec "$(TORCH_SPEC)",) $(if $(TORCH_INDEX),--index-url "$(TORCH_INDEX)",)
 ARGS ?=
 
-.PHONY: install train test bench sweep notebooks lint format clean
+.PHONY: help install torch-choice train test bench sweep notebooks lint format clean clean-outputs
+
+help:  ## this list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@echo "  (ARGS='key=value ...' passes Hydra overrides to train, test, bench, sweep)"
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
-	$(PY) -m pip install -q "$(TORCH_SPEC)" $(PIP_TORCH_FLAGS)
+	$(PY) -m fastmri_pl.torch_install $(TORCH_OVERRIDES)
 	$(PY) -m pip install -q -e ".[dev,sweeps,slurm]"
 	touch $@
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed  ## .venv with the torch build for this machine's GPU (or CPU), then the project
+
+torch-choice:  ## print the torch build `make install` would pick here, install nothing
+	python3 -m fastmri_pl.torch_install --dry-run $(TORCH_OVERRIDES)
 
 train: install  ## the quick start: small VarNet on the embedded synthetic data, CPU, a few minutes
 	$(PY) -m fastmri_pl.train experiment=quickstart $(ARGS)
@@ -27,13 +34,25 @@ test: install  ## the whole test suite (CPU)
 bench: install  ## measured memory and step time per model x profile
 	$(PY) -m fastmri_pl.bench $(ARGS)
 
-lint: install
+sweep: install  ## small CPU sweep: the quick start's 6 epochs for varnet_small and promptmr_small, summary table
+	$(PY) -m fastmri_pl.train -m experiment=quickstart model=varnet_small,promptmr_small $(ARGS)
+
+notebooks: install  ## execute the notebooks into outputs/notebooks/ (the sources keep no outputs)
+	mkdir -p outputs/notebooks
+	cp notebooks/*.ipynb outputs/notebooks/
+	$(VENV)/bin/jupyter-execute --inplace --timeout=600 outputs/notebooks/*.ipynb
+
+lint: install  ## ruff check + ruff format --check
 	$(VENV)/bin/ruff check fastmri_pl tests benchmarks
 	$(VENV)/bin/ruff format --check fastmri_pl tests benchmarks
 
-format: install
+format: install  ## ruff format + ruff check --fix
 	$(VENV)/bin/ruff format fastmri_pl tests benchmarks
 	$(VENV)/bin/ruff check --fix fastmri_pl tests benchmarks
 
-clean:
-	rm -rf $(VENV) outputs multirun .pytest_cache
+clean:  ## remove .venv and caches (keeps outputs/ and data/)
+	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+clean-outputs:  ## delete outputs/: every run folder, checkpoint and log
+	rm -rf outputs

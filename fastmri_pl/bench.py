@@ -16,6 +16,7 @@ from hydra import compose
 from omegaconf import DictConfig, OmegaConf
 
 from fastmri_pl import CONFIG_DIR, factory
+from fastmri_pl.gpu_check import check_cuda_build
 from fastmri_pl.memory.batch import BatchShape
 from fastmri_pl.memory.estimate import estimate_full, with_levers
 from fastmri_pl.memory.report import GIB
@@ -117,6 +118,7 @@ def bench_row(
 
 def run(cfg: DictConfig) -> list[BenchRow]:
     """Every model x profile of `cfg.bench`, each beside the same model and precision with no levers."""
+    check_cuda_build("cuda")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.type == "cpu":
         print("CPU run: small shape, peaks estimated (fake tensors), 16-mixed profiles run as bf16-mixed")

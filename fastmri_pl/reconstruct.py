@@ -27,6 +27,7 @@ from fastmri_pl.data.readers import index_volumes
 from fastmri_pl.data.synthetic import ensure_synthetic, synthetic_config
 from fastmri_pl.data.volumes import Volume
 from fastmri_pl.evaluate import evaluate
+from fastmri_pl.gpu_check import check_cuda_build
 from fastmri_pl.reconstruction.folders import (
     SUBMISSION_DIR,
     acceleration_folders,
@@ -66,6 +67,7 @@ def _index(cfg: DictConfig) -> dict[str, list[Volume]]:
 def reconstruct(cfg: DictConfig, console: Console | None = None) -> ReconstructionRun:
     """The run a composed `fastmri_pl/conf/reconstruct.yaml` describes; see the module docstring."""
     console = console or Console()
+    check_cuda_build(cfg.hardware.accelerator)
     started = time.perf_counter()
     rules: ChallengeRules = load_rules(cfg.challenge)
     volumes = _index(cfg)

@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 from fastmri_pl import CONFIG_DIR, factory
 from fastmri_pl.config_checks import check_config_types, check_hardware
 from fastmri_pl.data.errors import exit_on_data_error
+from fastmri_pl.gpu_check import check_cuda_build
 from fastmri_pl.memory.oom import oom_message
 from fastmri_pl.run_summary import check_output_folder, print_startup, print_summary, resolve_ckpt_path
 from fastmri_pl.sweep.ddp import finish_ddp_job
@@ -27,6 +28,7 @@ def train(cfg: DictConfig) -> float | None:
     print_startup(cfg)
     check_config_types(cfg, TOP_LEVEL_TYPES)
     check_hardware(cfg)
+    check_cuda_build(cfg.hardware.accelerator)
     L.seed_everything(cfg.seed, workers=True)
     ckpt_path = resolve_ckpt_path(cfg)
     check_output_folder(cfg, resuming=ckpt_path is not None)
