@@ -75,7 +75,11 @@ def reconstruct(cfg: DictConfig, console: Console | None = None) -> Reconstructi
     output_dir = check_output_dir(cfg.output_dir, cfg.overwrite)
     device = inference_device(cfg)
     net = load_net(cfg, device)
-    console.print(f"model {type(net).__name__} on {device}, precision {cfg.hardware.precision}")
+    readout_crop = bool(cfg.data.get("readout_crop", False))
+    console.print(
+        f"model {type(net).__name__} on {device}, precision {cfg.hardware.precision}, "
+        f"readout crop {'on' if readout_crop else 'off'}"
+    )
     timings = RunTimings()
     files: list[Path] = []
     submission_files: list[Path] = []
@@ -90,7 +94,14 @@ def reconstruct(cfg: DictConfig, console: Console | None = None) -> Reconstructi
                 path.parent.mkdir(parents=True, exist_ok=True)
                 volume_start = time.perf_counter()
                 slices = reconstruct_volume(
-                    net, volume, crop, device, cfg.hardware.precision, rules.warmup_slices
+                    net,
+                    volume,
+                    crop,
+                    device,
+                    cfg.hardware.precision,
+                    rules.warmup_slices,
+                    readout_crop,
+                    bool(cfg.sens_maps_once),
                 )
                 forward: list[float] = []
                 shape = (volume.num_slices, *crop)

@@ -11,8 +11,9 @@ from fastmri_pl.data.errors import DataError
 NET_PREFIX = "net."
 
 
-def load_net_weights(net: nn.Module, ckpt_path: Path) -> None:
-    """Copy the checkpoint's `net.*` weights into `net`; every weight must be there and fit."""
+def load_net_weights(net: nn.Module, ckpt_path: Path) -> dict:
+    """Copy the checkpoint's `net.*` weights into `net`; every weight must be there and fit. Returns the
+    whole checkpoint (its data hyperparameters say how the network was trained)."""
     if not ckpt_path.is_file():
         raise DataError(ckpt_path, "no such checkpoint file")
     try:
@@ -36,6 +37,7 @@ def load_net_weights(net: nn.Module, ckpt_path: Path) -> None:
             f"{len(result.unexpected_keys)} unexpected weights, e.g. "
             f"{(result.missing_keys or result.unexpected_keys)[0]!r}); was it trained with this model=?",
         )
+    return checkpoint
 
 
 def _line(error: Exception, containing: str) -> str:

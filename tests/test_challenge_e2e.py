@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from fastmri_pl import factory
+from fastmri_pl.data.errors import DataError
 from fastmri_pl.evaluate import evaluate
 from fastmri_pl.reconstruct import reconstruct
 
@@ -45,6 +46,23 @@ def test_trained_model_beats_zero_filled_on_the_leaderboard(
     written = json.loads((tmp_path / "trained" / "metrics.json").read_text())
     assert written["total"]["ssim"] == pytest.approx(trained["total"]["ssim"])
     assert written["acc4"]["slices"] == written["acc8"]["slices"] > 0
+
+
+def test_reconstruct_refuses_a_readout_crop_other_than_the_trainings(
+    compose_config, data_learnable_root: Path, trained_checkpoint: Path, tmp_path: Path
+) -> None:
+    overrides = [
+        f"data.root={data_learnable_root}",
+        f"output_dir={tmp_path / 'out'}",
+        "model=varnet_small",
+        f"ckpt_path={trained_checkpoint}",
+        "data.readout_crop=false",
+    ]
+    cfg = compose_config(overrides, output_dir=tmp_path, config_name="reconstruct")
+    with pytest.raises(
+        DataError, match=r"trained with data.readout_crop=true; reconstruct with data.readout_crop=true"
+    ):
+        reconstruct(cfg)
 
 
 @pytest.mark.parametrize("loss", ["ssim", "msssim_l1", "l1"])

@@ -34,7 +34,14 @@ def test_cli_writes_the_required_fields(tmp_path, capsys):
     assert 0 < document["infer_peak_gib"] < document["train_peak_gib"]
     assert document["host_gib"] > 0  # gtx1080 offloads cascade boundaries
     assert set(document["phases_gib"]) == {"forward", "backward", "optimizer"}
-    assert document["shape"] == {"batch": 1, "adj_slices": 1, "coils": 2, "height": 48, "width": 32}
+    assert document["shape"] == {
+        "batch": 1,
+        "adj_slices": 1,
+        "coils": 2,
+        "height": 48,
+        "width": 32,
+        "readout_crop": True,
+    }
     printed = capsys.readouterr().out
     assert "train backward" in printed and "dominating the training peak" in printed
 

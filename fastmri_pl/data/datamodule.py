@@ -26,6 +26,8 @@ class ReconDataModule(L.LightningDataModule):
     augmentation: `MaskAugmentation.from_config` keys; training only; the epoch arrives via `set_epoch`.
     filters: `{pattern, accelerations, max_files}` applied to every split, for quick runs.
     synthetic: `synthetic_config` keys (plus `preset`); when given, `prepare_data` generates `root` once.
+    readout_crop: k-space cropped along the readout to the target's height (exact where the target is the
+    image's centre crop: SNU, synthetic); the network then works on half the rows at the SNU shape.
     """
 
     def __init__(
@@ -46,6 +48,7 @@ class ReconDataModule(L.LightningDataModule):
         filters: Mapping[str, Any] | None = None,
         synthetic: Mapping[str, Any] | None = None,
         seed: int = 0,
+        readout_crop: bool = False,
     ) -> None:
         super().__init__()
         if layout not in LAYOUTS:
@@ -57,6 +60,7 @@ class ReconDataModule(L.LightningDataModule):
         self.num_adj_slices = num_adj_slices
         self.batch_size = batch_size
         self.seed = seed
+        self.readout_crop = readout_crop
         self.loader_options = {
             "num_workers": num_workers,
             "pin_memory": pin_memory,
@@ -95,7 +99,14 @@ class ReconDataModule(L.LightningDataModule):
             per_volume_seed=not training,
             acs_lines=self.acs_lines,
         )
-        return ReconDataset(volumes, self.num_adj_slices, chooser, random_masks=training, seed=self.seed)
+        return ReconDataset(
+            volumes,
+            self.num_adj_slices,
+            chooser,
+            random_masks=training,
+            seed=self.seed,
+            readout_crop=self.readout_crop,
+        )
 
     def set_epoch(self, epoch: int) -> None:
         """Current training epoch, for the augmentation probability ramp (see `MaskAugmentationEpoch`)."""

@@ -15,6 +15,7 @@ class ReconDataset(Dataset):
 
     Files are opened per sample, so workers never share an HDF5 handle. The epoch lives in a shared-memory
     tensor: `set_epoch` in the main process is seen by worker processes, persistent ones included.
+    `readout_crop`: see `transforms.build_sample`.
     """
 
     def __init__(
@@ -24,6 +25,7 @@ class ReconDataset(Dataset):
         mask_chooser: MaskChooser | None = None,
         random_masks: bool = False,
         seed: int = 0,
+        readout_crop: bool = False,
     ) -> None:
         adjacent_slice_indices(0, 1, num_adj_slices)  # validates num_adj_slices early
         self.volumes = volumes
@@ -31,6 +33,7 @@ class ReconDataset(Dataset):
         self.mask_chooser = mask_chooser or MaskChooser()
         self.random_masks = random_masks
         self.seed = seed
+        self.readout_crop = readout_crop
         self.samples = [(v, s) for v, volume in enumerate(volumes) for s in range(volume.num_slices)]
         self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
 
@@ -54,4 +57,4 @@ class ReconDataset(Dataset):
         indices = adjacent_slice_indices(slice_num, volume.num_slices, self.num_adj_slices)
         kspace = read_kspace_slices(volume, indices)
         target = read_target(volume, slice_num)
-        return build_sample(kspace, chosen, target, volume, slice_num)
+        return build_sample(kspace, chosen, target, volume, slice_num, self.readout_crop)

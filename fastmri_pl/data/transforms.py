@@ -12,6 +12,7 @@ import torch
 from fastmri_pl.data.augment import MaskAugmentation
 from fastmri_pl.data.volumes import Volume, read_mask
 from fastmri_pl.mri.masks import MaskFunc, SampledMask, check_acs_rule, num_low_frequencies, stable_seed
+from fastmri_pl.mri.readout import crop_readout
 
 
 def adjacent_slice_indices(center: int, num_slices: int, num_adj_slices: int) -> list[int]:
@@ -72,12 +73,20 @@ def build_sample(
     target: np.ndarray,
     volume: Volume,
     slice_num: int,
+    readout_crop: bool = False,
 ) -> dict[str, Any]:
-    """One sample: (S, C, H, W) k-space masked in place and flattened to (S*C, H, W), with its metadata."""
+    """One sample: (S, C, H, W) k-space masked in place and flattened to (S*C, H, W), with its metadata.
+
+    readout_crop: crop the k-space's readout axis to the target's height (`mri.readout.crop_readout`), so the
+    network works on the target's field of view only; exact, since the target is the image's centre crop.
+    """
     mask = chosen.mask
     slices, coils, height, width = kspace.shape
     masked = torch.from_numpy(kspace)
     masked.mul_(mask.reshape(1, 1, 1, width))
+    if readout_crop:  # indexing refused targets larger than the k-space image
+        masked = crop_readout(masked, target.shape[0])
+        height = target.shape[0]
     return {
         "masked_kspace": masked.reshape(slices * coils, height, width),
         "mask": mask.to(torch.float32).reshape(1, 1, width),

@@ -1,6 +1,6 @@
 """`hardware.levers=auto`: the planner's choice for the profile's budget and the data's shape."""
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from fastmri_pl.memory.batch import BatchShape
 from fastmri_pl.memory.planner import plan
@@ -11,7 +11,8 @@ DEFAULT_AUTO_SHAPE = {"coils": 16, "height": 768, "width": 396}
 
 
 def auto_levers(cfg: DictConfig, margin_gib: float = 1.0) -> MemoryLevers:
-    """Levers for `hardware.memory_gb` at `hardware.levers_auto_shape` (or the SNU brain shape)."""
+    """Levers for `hardware.memory_gb` at `hardware.levers_auto_shape` (or the SNU brain shape), its height
+    cropped to the target's when the run's `data.readout_crop` is on."""
     if cfg.hardware.levers != "auto":
         raise ValueError(f"hardware.levers must be a mapping or 'auto', got {cfg.hardware.levers!r}")
     if cfg.hardware.get("memory_gb") is None:
@@ -22,4 +23,6 @@ def auto_levers(cfg: DictConfig, margin_gib: float = 1.0) -> MemoryLevers:
         batch_size=int(cfg.hardware.get("batch_size") or 1),
         **{key: int(value) for key, value in sizes.items()},
     )
+    if OmegaConf.select(cfg, "data.readout_crop", default=False):
+        shape = shape.readout_cropped()
     return plan(cfg, shape, float(cfg.hardware.memory_gb), margin_gib).chosen.levers

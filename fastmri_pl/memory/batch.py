@@ -4,7 +4,7 @@ Called inside `FakeTensorMode` the tensors are fakes that own no memory; values 
 (where they are random but well formed: an equispaced mask with its ACS centre).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -40,6 +40,10 @@ class BatchShape:
         if self.target_size is not None:
             return self.target_size
         return min(SNU_TARGET_SIZE, self.height), min(SNU_TARGET_SIZE, self.width)
+
+    def readout_cropped(self) -> "BatchShape":
+        """The shape `data.readout_crop` gives: the k-space height becomes the target's (384 rows at SNU)."""
+        return replace(self, height=self.target_hw[0], target_size=self.target_hw)
 
     @property
     def num_low_frequencies(self) -> int:

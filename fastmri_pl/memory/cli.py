@@ -23,15 +23,17 @@ from fastmri_pl.models.levers import MemoryLevers
 
 
 def batch_shape(cfg: DictConfig) -> BatchShape:
-    """The traced batch: `memory.coils/height/width/adj_slices/batch_size`."""
+    """The traced batch: `memory.coils/height/width/adj_slices/batch_size`, with `memory.readout_crop` the
+    height cropped to the target's (as `data.readout_crop` does)."""
     m = cfg.memory
-    return BatchShape(
+    shape = BatchShape(
         coils=int(m.coils),
         height=int(m.height),
         width=int(m.width),
         adj_slices=int(m.adj_slices),
         batch_size=int(m.get("batch_size") or 1),
     )
+    return shape.readout_cropped() if m.get("readout_crop") else shape
 
 
 def profile_levers(cfg: DictConfig) -> MemoryLevers | None:
@@ -76,6 +78,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             "coils": shape.coils,
             "height": shape.height,
             "width": shape.width,
+            "readout_crop": bool(cfg.memory.get("readout_crop", False)),
         },
     }
     if cfg.memory.plan or levers is None:

@@ -241,14 +241,37 @@ class PromptMR(nn.Module):
     def forward(
         self, masked_kspace: torch.Tensor, mask: torch.Tensor, num_low_frequencies: torch.Tensor
     ) -> torch.Tensor:
+        self._check_window(masked_kspace)
+        if not self.cascades:
+            return self._centre_image((masked_kspace,), masked_kspace.shape[1])
+        return self.forward_with_maps(masked_kspace, mask, self.sens_net(masked_kspace, num_low_frequencies))
+
+    def _check_window(self, masked_kspace: torch.Tensor) -> None:
         if masked_kspace.dim() != 4 or masked_kspace.shape[1] % self.num_adj_slices != 0:
             raise ValueError(
                 f"masked_kspace must be (B, S*C, H, W) with S={self.num_adj_slices} adjacent slices, "
                 f"got shape {tuple(masked_kspace.shape)}"
             )
+
+    def slice_sensitivity_maps(
+        self, masked_kspace: torch.Tensor, num_low_frequencies: torch.Tensor
+    ) -> torch.Tensor:
+        """Sensitivity maps of single slices (B, C, H, W), equal to those `forward` computes for each slice
+        of every window that holds it: inference over a volume computes each slice's maps once, then stacks
+        them per window for `forward_with_maps`."""
+        return self.sens_net.slice_maps(masked_kspace, num_low_frequencies)
+
+    def forward_with_maps(
+        self, masked_kspace: torch.Tensor, mask: torch.Tensor, sens_maps: torch.Tensor
+    ) -> torch.Tensor:
+        """The cascades on given maps (B, S*C, H, W), stacked slice-major like the k-space; see `forward`."""
+        self._check_window(masked_kspace)
+        if sens_maps.shape != masked_kspace.shape:
+            raise ValueError(
+                f"sens_maps {tuple(sens_maps.shape)} must match k-space {tuple(masked_kspace.shape)}"
+            )
         if not self.cascades:
             return self._centre_image((masked_kspace,), masked_kspace.shape[1])
-        sens_maps = self.sens_net(masked_kspace, num_low_frequencies)
         split = self.cascades[0].split_coils
         measured, sens_parts, kspace = split(masked_kspace), split(sens_maps), split(masked_kspace)
         # without autograd, every cascade but the first (whose input is the batch's) updates k-space in place

@@ -37,13 +37,24 @@ class PromptSensitivityNet(nn.Module):
     def forward(self, masked_kspace: torch.Tensor, num_low_frequencies: torch.Tensor) -> torch.Tensor:
         return checkpointed(self._maps, masked_kspace, num_low_frequencies, enabled=self.checkpoint_whole)
 
-    def _maps(self, masked_kspace: torch.Tensor, num_low_frequencies: torch.Tensor) -> torch.Tensor:
+    def slice_maps(self, masked_kspace: torch.Tensor, num_low_frequencies: torch.Tensor) -> torch.Tensor:
+        """Maps of single slices, (B, C, H, W) -> (B, C, H, W): what `forward` gives each slice of a window.
+
+        A coil image's map depends on that image alone and the normalisation on its slice's coils alone,
+        so a slice's maps are the same in every adjacent-slice window holding it (inference: computed once).
+        """
+        return self._maps(masked_kspace, num_low_frequencies, slices=1)
+
+    def _maps(
+        self, masked_kspace: torch.Tensor, num_low_frequencies: torch.Tensor, slices: int | None = None
+    ) -> torch.Tensor:
+        slices = self.num_adj_slices if slices is None else slices
         b, coil_images, h, w = masked_kspace.shape
         acs = acs_mask(num_low_frequencies, w).to(masked_kspace.device)
         per_image_acs = acs.expand(b, coil_images, 1, w).reshape(b * coil_images, 1, 1, w)
         kspace = masked_kspace.reshape(b * coil_images, 1, h, w)
         maps = map_in_chunks(self._acs_map, kspace, self.chunk_size, self.checkpoint_chunks, per_image_acs)
-        per_slice = maps.reshape(b * self.num_adj_slices, coil_images // self.num_adj_slices, h, w)
+        per_slice = maps.reshape(b * slices, coil_images // slices, h, w)
         return NormalizeCoils.apply(per_slice).reshape(b, coil_images, h, w)
 
     def _acs_map(self, kspace: torch.Tensor, acs: torch.Tensor) -> torch.Tensor:

@@ -1,14 +1,16 @@
 """The network for inference (config + checkpoint), its device and autocast, and one volume's slices.
 
 Every slice is reconstructed from `num_adj_slices` neighbours (edges replicate, as in training) and cropped
-to the target size. The volume's k-space is read once; the leaderboard k-space is already masked, and its
-own `mask` tells the network which lines were sampled.
+to the target size; each slice's k-space is prepared (and PromptMR's sensitivity maps computed) once per
+volume, not once per window. The volume's k-space is read once; the leaderboard k-space is already masked,
+and its own `mask` tells the network which lines were sampled.
 """
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import h5py
 import torch
@@ -21,10 +23,12 @@ from fastmri_pl.data.transforms import adjacent_slice_indices
 from fastmri_pl.data.volumes import Volume, read_kspace_slices, read_mask
 from fastmri_pl.mri.crop import center_crop
 from fastmri_pl.mri.masks import num_low_frequencies
+from fastmri_pl.mri.readout import crop_readout
 from fastmri_pl.weights import load_net_weights
 
 CHALLENGE_CROP = (384, 384)
 AUTOCAST_DTYPES = {"16-mixed": torch.float16, "bf16-mixed": torch.bfloat16}
+T = TypeVar("T")
 
 
 def inference_device(cfg: DictConfig) -> torch.device:
@@ -47,8 +51,21 @@ def load_net(cfg: DictConfig, device: torch.device) -> nn.Module:
     if any(p.requires_grad for p in net.parameters()):
         if cfg.ckpt_path is None:
             raise DataError("ckpt_path", "this model has weights: pass ckpt_path=<Lightning .ckpt file>")
-        load_net_weights(net, Path(cfg.ckpt_path))
+        checkpoint = load_net_weights(net, Path(cfg.ckpt_path))
+        _check_readout_crop(checkpoint, Path(cfg.ckpt_path), bool(cfg.data.get("readout_crop", False)))
     return net.to(device).eval()
+
+
+def _check_readout_crop(checkpoint: dict, ckpt_path: Path, readout_crop: bool) -> None:
+    """A network sees the field of view it was trained on: refuse a `data.readout_crop` that differs from the
+    training run's (checkpoints from before the setting existed were trained on the full readout)."""
+    trained = bool((checkpoint.get("datamodule_hyper_parameters") or {}).get("readout_crop", False))
+    if trained != readout_crop:
+        setting = str(trained).lower()
+        raise DataError(
+            ckpt_path,
+            f"was trained with data.readout_crop={setting}; reconstruct with data.readout_crop={setting}",
+        )
 
 
 def crop_size(cfg: DictConfig, volume: Volume) -> tuple[int, int]:
@@ -65,6 +82,27 @@ def crop_size(cfg: DictConfig, volume: Volume) -> tuple[int, int]:
     return CHALLENGE_CROP
 
 
+class SliceCache:
+    """Per-slice results computed once each while adjacent-slice windows slide forward through a volume.
+
+    Windows come in slice order, so a slice below the current window is never asked for again and is dropped:
+    at most one window's slices are held.
+    """
+
+    def __init__(self, compute: Callable[[int], T]) -> None:
+        self.compute = compute
+        self.items: dict[int, T] = {}
+
+    def window(self, indices: Sequence[int]) -> list[T]:
+        first = min(indices)
+        for index in [i for i in self.items if i < first]:
+            del self.items[index]
+        for index in indices:
+            if index not in self.items:
+                self.items[index] = self.compute(index)
+        return [self.items[index] for index in indices]
+
+
 def _synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -78,6 +116,8 @@ def reconstruct_volume(
     device: torch.device,
     precision: str,
     warmup_slices: int = 0,
+    readout_crop: bool = False,
+    maps_once: bool = True,
 ) -> Iterator[tuple[torch.Tensor, float]]:
     """Yield each slice's (h, w) float32 reconstruction and its forward seconds, in slice order.
 
@@ -85,26 +125,54 @@ def reconstruct_volume(
     the device, the forward and the crop, synchronised before and after on CUDA; reading the volume and
     writing the output stay outside. The first `warmup_slices` slices run once untimed before the timed pass,
     as the organisers' `recon_eval` does for every volume.
+
+    Each slice's k-space is moved, masked (and with `readout_crop` cropped to the `crop` height along the
+    readout, `mri.readout`) once. With `maps_once`, a network that has `slice_sensitivity_maps` (PromptMR)
+    gets each slice's sensitivity maps computed once and reused by every window holding it
+    (`forward_with_maps`) rather than recomputed per window: the same images. That work is timed with the
+    slice whose window first needs it, so per-slice times vary while their sum is the volume's.
     """
     num_adj = int(getattr(net, "num_adj_slices", 1))
     kspace = torch.from_numpy(read_kspace_slices(volume, range(volume.num_slices)))
     mask = torch.from_numpy(read_mask(volume))
     acs = torch.tensor([num_low_frequencies(mask)], dtype=torch.int64, device=device)
     mask_batch = mask.reshape(1, 1, 1, -1).to(device)
-    coils, height, width = kspace.shape[1:]
+    if readout_crop and crop[0] > volume.height:
+        raise DataError(
+            volume.kspace_path,
+            f"data.readout_crop: crop height {crop[0]} exceeds the k-space's {volume.height}",
+        )
+    with_maps = maps_once and hasattr(net, "slice_sensitivity_maps")
 
-    def one_slice(index: int) -> torch.Tensor:
-        neighbours = adjacent_slice_indices(index, volume.num_slices, num_adj)
-        stacked = kspace[neighbours].reshape(1, num_adj * coils, height, width).to(device)
+    def prepare(index: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """A slice's masked (C, h or H, W) k-space on the device and, with_maps, its sensitivity maps."""
+        masked = kspace[index].to(device) * mask_batch[0]
+        if readout_crop:
+            masked = crop_readout(masked, crop[0])
+        if not with_maps:
+            return masked, None
         with autocast_context(precision, device):
-            image = net(stacked * mask_batch, mask_batch, acs)
+            return masked, net.slice_sensitivity_maps(masked.unsqueeze(0), acs)[0]
+
+    def one_slice(cache: SliceCache, index: int) -> torch.Tensor:
+        window = cache.window(adjacent_slice_indices(index, volume.num_slices, num_adj))
+        stacked = torch.cat([k for k, _ in window]).unsqueeze(0)
+        with autocast_context(precision, device):
+            if with_maps:
+                maps = torch.cat([m for _, m in window]).unsqueeze(0)
+                image = net.forward_with_maps(stacked, mask_batch, maps)
+            else:
+                image = net(stacked, mask_batch, acs)
         return center_crop(image.float(), crop)[0]
 
+    warmup = SliceCache(prepare)
     for index in range(min(warmup_slices, volume.num_slices)):
-        one_slice(index)
+        one_slice(warmup, index)
+    del warmup
+    cache = SliceCache(prepare)
     for index in range(volume.num_slices):
         _synchronize(device)
         start = time.perf_counter()
-        image = one_slice(index)
+        image = one_slice(cache, index)
         _synchronize(device)
         yield image, time.perf_counter() - start
