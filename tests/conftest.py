@@ -51,6 +51,34 @@ def data_fastmri_root(tmp_path_factory: pytest.TempPathFactory, data_fastmri_con
     return root
 
 
+DATA_KNEE = {
+    "anatomy": "knee",
+    "seed": 3,  # both leaderboard volumes have lesion boxes of at least 7 x 7 px and smaller ones
+    "num_train": 2,
+    "num_val": 2,
+    "num_leaderboard": 1,
+    "slices": 6,
+    "coils": (2, 3),
+    "height": 80,
+    "widths": (68, 66),
+    "crop": (64, 64),
+}
+
+
+@pytest.fixture(scope="session")
+def data_knee_config() -> SyntheticConfig:
+    return synthetic_config(layout="snu", **DATA_KNEE)
+
+
+@pytest.fixture(scope="session")
+def data_knee_root(tmp_path_factory: pytest.TempPathFactory, data_knee_config: SyntheticConfig) -> Path:
+    """A read-only tiny 2026-style knee folder (knee_ names, lesion annotations; 6 slices so that the 5
+    warm-up slices leave one); copy it before changing anything."""
+    root = tmp_path_factory.mktemp("data_knee")
+    generate(root, data_knee_config, progress=False)
+    return root
+
+
 CONF_DIR = Path(CONFIG_DIR)
 
 # The tests' tensors are tiny: with more than one intra-op thread, thread synchronisation costs more than the

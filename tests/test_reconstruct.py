@@ -1,8 +1,11 @@
 """`python -m fastmri_pl.reconstruct`: output layout, submission folders, refusals and crash safety."""
 
+import dataclasses
+import json
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import h5py
@@ -15,7 +18,8 @@ from omegaconf import DictConfig
 from fastmri_pl import CONFIG_DIR
 from fastmri_pl.data.errors import DataError
 from fastmri_pl.data.readers import index_volumes
-from fastmri_pl.reconstruct import reconstruct
+from fastmri_pl.evaluate import add_timings, evaluate
+from fastmri_pl.reconstruct import reconstruct, reconstruct_and_score
 from fastmri_pl.reconstruction import inference
 
 CONF = Path(CONFIG_DIR)
@@ -181,3 +185,58 @@ def test_trained_model_needs_a_matching_checkpoint(data_snu_root: Path, tmp_path
             reconstruct_cfg(data_snu_root, tmp_path / "out", "model=varnet_small", f"ckpt_path={ckpt}")
         )
     assert error.value.path == str(ckpt)
+
+
+def test_2026_reconstructs_and_scores_in_one_pass_timing_the_forward_only(
+    data_knee_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """recon_eval's clock: per volume 5 untimed warm-up slices, then each slice timed alone. Warm-up
+    forwards sleep 100 ms and timed ones 10 ms, so the mean lands in [10, 100) only if warm-up is left out."""
+    real_load_net = inference.load_net
+    calls = {"count": 0}
+    slices, warmup = 6, 5
+
+    def sleepy_net(cfg: DictConfig, device: torch.device) -> torch.nn.Module:
+        net = real_load_net(cfg, device)
+        forward = net.forward
+
+        def timed_forward(*args: torch.Tensor) -> torch.Tensor:
+            time.sleep(0.1 if calls["count"] % (slices + warmup) < warmup else 0.01)
+            calls["count"] += 1
+            return forward(*args)
+
+        net.forward = timed_forward
+        return net
+
+    monkeypatch.setattr("fastmri_pl.reconstruct.load_net", sleepy_net)
+    out = tmp_path / "out"
+    overrides = ("challenge=2026", "evaluate=true", "submission=true", "num_worst=0")
+    run = reconstruct_and_score(reconstruct_cfg(data_knee_root, out, *overrides))
+    assert calls["count"] == 2 * (slices + warmup)  # acc4 and acc8, one volume each
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["aggregation"] == "slices"
+    for group in ("acc4", "acc8", "total"):
+        row = metrics[group]
+        assert {"ssim_full", "ssim_bbox", "boxes", "ms_per_slice", "slow_volumes"} <= set(row)
+        assert 10.0 <= row["ms_per_slice"] < 100.0 and row["slow_volumes"] == 0
+        assert row["ssim_full"] == row["ssim"] and 0.0 < row["ssim_full"] < 1.0
+    assert metrics["total"]["ms_per_slice"] == pytest.approx(run.timings.ms_per_slice())
+    assert metrics["total"]["boxes"] == metrics["acc4"]["boxes"] + metrics["acc8"]["boxes"] > 0
+    assert sorted(p.relative_to(out).as_posix() for p in run.submission_files) == [
+        "reconstructions_leaderboard/acc4/knee_test1.h5",
+        "reconstructions_leaderboard/acc8/knee_test1.h5",
+    ]
+    # the same reconstructions scored on their own give the same SSIMs, without the timing
+    alone = evaluate(data_knee_root, out, layout="snu", num_worst=0, rules=run.rules, progress=False)
+    assert alone["total"]["ssim_bbox"] == metrics["total"]["ssim_bbox"]
+    assert "ms_per_slice" not in alone["total"]
+
+
+def test_a_volume_over_the_flag_is_counted(data_knee_root: Path, tmp_path: Path) -> None:
+    run = reconstruct(reconstruct_cfg(data_knee_root, tmp_path / "out", "challenge=2026"))
+    strict = dataclasses.replace(run.rules, volume_flag_s=0.0)
+    assert run.timings.slow_volumes(run.rules) == []
+    assert [v.name for v in run.timings.slow_volumes(strict, "acc8")] == ["knee_test1.h5"]
+    summary = {"acc4": {}, "acc8": {}, "total": {}}
+    add_timings(summary, run.timings, strict)
+    assert [row["slow_volumes"] for row in summary.values()] == [1, 1, 2]

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from fastmri_pl.challenge.annotations import parse_annotations
 from fastmri_pl.data.errors import DataError
 from fastmri_pl.data.readers import index_volumes
 from fastmri_pl.data.synthetic import (
@@ -22,6 +23,7 @@ from fastmri_pl.mri.crop import center_crop
 from fastmri_pl.mri.fft import ifft2c
 
 FOREGROUND = 5e-5
+KNEE_FOREGROUND = 2e-5
 
 
 def test_snu_files_round_trip(data_snu_root: Path, data_snu_config) -> None:
@@ -156,3 +158,39 @@ def test_command_line_writes_the_fastmri_layout(tmp_path: Path) -> None:
     )
     assert (tmp_path / MARKER).is_file()
     assert len(index_volumes("fastmri", tmp_path / "val")) == 1
+
+
+def test_knee_files_carry_2026_names_and_lesion_boxes(data_knee_root: Path, data_knee_config) -> None:
+    cfg = data_knee_config
+    names = sorted(p.relative_to(data_knee_root).as_posix() for p in data_knee_root.rglob("image/*.h5"))
+    assert names == [
+        "leaderboard/acc4/image/knee_test1.h5",
+        "leaderboard/acc8/image/knee_test1.h5",
+        "train/image/knee_acc4_1.h5",
+        "train/image/knee_acc8_2.h5",
+        "val/image/knee_acc4_3.h5",
+        "val/image/knee_acc8_4.h5",
+    ]
+    boxes = 0
+    for path in data_knee_root.rglob("image/*.h5"):
+        with h5py.File(path) as f:
+            label = f["image_label"][()]
+            annotations = parse_annotations(f.attrs["annotations"], path)
+        assert set(annotations) <= set(range(cfg.slices))
+        corners = np.concatenate([label[:, :3, :3], label[:, :3, -3:], label[:, -3:, :3], label[:, -3:, -3:]])
+        assert corners.max() < KNEE_FOREGROUND, "air must stay below the 2026 knee threshold"
+        for index, found in annotations.items():
+            for box in found:
+                assert box.label and 0 <= box.x < box.x + box.width <= cfg.crop[1]
+                assert 0 <= box.y < box.y + box.height <= cfg.crop[0]
+                # a lesion is brighter than the tissue: its box outshines the slice's foreground on average
+                inside = label[index, box.y : box.y + box.height, box.x : box.x + box.width]
+                assert inside.mean() > label[index][label[index] > KNEE_FOREGROUND].mean()
+                boxes += 1
+    assert boxes > 0
+
+
+def test_brain_files_have_no_annotations(data_snu_root: Path) -> None:
+    for path in data_snu_root.rglob("image/*.h5"):
+        with h5py.File(path) as f:
+            assert "annotations" not in f.attrs

@@ -1,11 +1,14 @@
-"""Synthetic multi-coil brain data written as real HDF5 files in the SNU or fastMRI layout.
+"""Synthetic multi-coil brain or knee data written as real HDF5 files in the SNU or fastMRI layout.
 
 So that the first command works on a fresh machine and every test runs the real reading code. Usage:
 `python -m fastmri_pl.data.synthetic --root DIR [--layout snu|fastmri] [--preset cpu|challenge] ...`.
 
 Scale matches the SNU data: targets peak at 3e-4 to 8e-4 and the air stays below 5e-5 (the challenge's
-foreground threshold). `ensure_synthetic` generates once and records its parameters in `synthetic.json`; a
-later call with other parameters deletes the files that marker lists and generates again.
+brain foreground threshold; 2e-5 for knee). `anatomy=knee` writes knee-like volumes named as the 2026
+challenge's (`knee_acc4_1.h5`, `knee_test1.h5`) whose image files carry the lesions' boxes as JSON in
+`attrs['annotations']` (see `challenge.annotations`). `ensure_synthetic` generates once and records its
+parameters in `synthetic.json`; a later call with other parameters deletes the files that marker lists and
+generates again.
 """
 
 import argparse
@@ -20,8 +23,9 @@ import numpy as np
 import torch
 from rich.progress import track
 
+from fastmri_pl.challenge.annotations import ANNOTATIONS_ATTR, Box, annotations_json
 from fastmri_pl.data.errors import DataError
-from fastmri_pl.data.phantom import BrainPhantom, birdcage_sensitivities, normalised_grid
+from fastmri_pl.data.phantom import BrainPhantom, KneePhantom, birdcage_sensitivities, normalised_grid
 from fastmri_pl.data.synthetic_files import atomic_h5_files, fastmri_header
 from fastmri_pl.mri.coils import rss
 from fastmri_pl.mri.crop import center_crop
@@ -30,6 +34,8 @@ from fastmri_pl.mri.masks import default_center_fraction, equispaced_mask, stabl
 
 MARKER = "synthetic.json"
 LAYOUTS = ("snu", "fastmri")
+ANATOMIES = ("brain", "knee")
+LESION_LABEL = "synthetic lesion"
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,7 @@ class SyntheticConfig:
     """What to generate. `coils` and `widths` are cycled over the volumes, so one folder mixes them."""
 
     layout: str = "snu"
+    anatomy: str = "brain"
     seed: int = 0
     num_train: int = 6
     num_val: int = 2
@@ -54,6 +61,8 @@ class SyntheticConfig:
     def __post_init__(self) -> None:
         if self.layout not in LAYOUTS:
             raise ValueError(f"synthetic layout must be one of {LAYOUTS}, got {self.layout!r}")
+        if self.anatomy not in ANATOMIES:
+            raise ValueError(f"synthetic anatomy must be one of {ANATOMIES}, got {self.anatomy!r}")
         if self.crop[0] > self.height or self.crop[1] > min(self.widths):
             raise ValueError(
                 f"crop {self.crop} is larger than the k-space ({self.height} x {min(self.widths)})"
@@ -114,16 +123,16 @@ def plan_volumes(cfg: SyntheticConfig) -> list[VolumePlan]:
             acceleration = cfg.accelerations[counter % len(cfg.accelerations)]
             counter += 1
             name = (
-                f"file_brain_{counter}.h5"
+                f"file_{cfg.anatomy}_{counter}.h5"
                 if cfg.layout == "fastmri"
-                else f"brain_acc{acceleration}_{counter}.h5"
+                else f"{cfg.anatomy}_acc{acceleration}_{counter}.h5"
             )
             plans.append(_with_geometry(cfg, folder, name, acceleration, len(plans)))
     if cfg.layout == "snu":
         for acceleration in cfg.leaderboard_accelerations:
             for n in range(1, cfg.num_leaderboard + 1):
                 folder = f"leaderboard/acc{acceleration}"
-                plan = _with_geometry(cfg, folder, f"brain_test{n}.h5", acceleration, len(plans))
+                plan = _with_geometry(cfg, folder, f"{cfg.anatomy}_test{n}.h5", acceleration, len(plans))
                 plans.append(VolumePlan(**{**asdict(plan), "leaderboard": True}))
     return plans
 
@@ -140,7 +149,8 @@ class SimulatedVolume:
     def __init__(self, cfg: SyntheticConfig, plan: VolumePlan) -> None:
         self.generator = torch.Generator().manual_seed(stable_seed(f"{cfg.seed}/{plan.folder}/{plan.name}"))
         self.cfg, self.plan = cfg, plan
-        self.phantom = BrainPhantom(self.generator)
+        phantom = KneePhantom if cfg.anatomy == "knee" else BrainPhantom
+        self.phantom = phantom(self.generator)
         low, high = cfg.scale_range
         self.scale = low + (high - low) * float(torch.rand((), generator=self.generator))
         self.y, self.x = normalised_grid(cfg.height, plan.width, cfg.crop)
@@ -148,11 +158,24 @@ class SimulatedVolume:
         fraction = default_center_fraction(plan.acceleration)
         self.mask = equispaced_mask(plan.width, plan.acceleration, fraction, self.generator)
 
+    def slice_positions(self) -> list[float]:
+        """z of each slice: the cuts span z = -0.6 to 0.6."""
+        return torch.linspace(-0.6, 0.6, self.cfg.slices).tolist()
+
+    def annotations(self) -> dict[int, list[Box]]:
+        """Slice index -> the knee phantom's lesion boxes in the crop (the brain phantom has none)."""
+        if not isinstance(self.phantom, KneePhantom):
+            return {}
+        return {
+            index: [Box(*box, label=LESION_LABEL) for box in self.phantom.lesion_boxes(z, self.cfg.crop)]
+            for index, z in enumerate(self.slice_positions())
+        }
+
     def kspace_slices(self) -> Iterator[torch.Tensor]:
-        """(C, H, W) complex64 noisy k-space per slice, slices cutting the head from z = -0.6 to 0.6."""
+        """(C, H, W) complex64 noisy k-space per slice, at `slice_positions`."""
         edge = 1.5 / (self.cfg.crop[0] / 2)
         sigma = self.cfg.noise_level * self.scale
-        for z in torch.linspace(-0.6, 0.6, self.cfg.slices).tolist():
+        for z in self.slice_positions():
             image = self.phantom.slice_image(z, self.y, self.x, edge) * self.scale
             kspace = fft2c((image * self.sens).to(torch.complex64))
             noise = torch.randn(kspace.shape, generator=self.generator, dtype=torch.complex64) * sigma
@@ -185,6 +208,8 @@ def write_volume(root: Path, cfg: SyntheticConfig, plan: VolumePlan) -> None:
         labels = label_ds[()]
         ifile.attrs["max"] = np.float32(labels.max())
         ifile.attrs["norm"] = np.float32(np.linalg.norm(labels))
+        if cfg.anatomy == "knee":
+            ifile.attrs[ANNOTATIONS_ATTR] = annotations_json(volume.annotations())
         if not snu:
             _fastmri_metadata(kfile, cfg, plan)
         else:
@@ -272,10 +297,11 @@ def ensure_synthetic(
 
 
 def _parse_args(argv: list[str] | None) -> tuple[Path, str, dict[str, Any]]:
-    parser = argparse.ArgumentParser(description="Write synthetic multi-coil brain HDF5 files.")
+    parser = argparse.ArgumentParser(description="Write synthetic multi-coil brain or knee HDF5 files.")
     parser.add_argument("--root", type=Path, required=True)
     parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
     parser.add_argument("--layout", choices=LAYOUTS)
+    parser.add_argument("--anatomy", choices=ANATOMIES, help="knee: 2026-style names and lesion annotations")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--num-train", type=int)
     parser.add_argument("--num-val", type=int)
@@ -299,7 +325,7 @@ def main(argv: list[str] | None = None) -> None:
         ensure_synthetic(root, cfg)
     except DataError as error:
         raise SystemExit(f"error: {error}") from error
-    print(f"synthetic {cfg.layout} data ready in {root} ({len(plan_volumes(cfg))} volumes)")
+    print(f"synthetic {cfg.anatomy} {cfg.layout} data ready in {root} ({len(plan_volumes(cfg))} volumes)")
 
 
 if __name__ == "__main__":
