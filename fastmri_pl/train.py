@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 
 from fastmri_pl import CONFIG_DIR, factory
 from fastmri_pl.config_checks import check_config_types, check_hardware
-from fastmri_pl.data.errors import exit_on_data_error
+from fastmri_pl.data.errors import DataError, exit_on_data_error
 from fastmri_pl.gpu_check import check_cuda_build
 from fastmri_pl.memory.oom import oom_message
 from fastmri_pl.run_summary import check_output_folder, print_startup, print_summary, resolve_ckpt_path
@@ -20,7 +20,13 @@ from fastmri_pl.sweep.ddp import finish_ddp_job
 from fastmri_pl.weights import load_net_weights
 
 # top-level keys `train` reads itself (nodes with a `_target_` are checked against their target's signature)
-TOP_LEVEL_TYPES = {"seed": int, "validate_best": bool, "ckpt_path": str | None, "optimized_metric": str}
+TOP_LEVEL_TYPES = {
+    "seed": int,
+    "validate_best": bool,
+    "ckpt_path": str | None,
+    "init_from": str | None,
+    "optimized_metric": str,
+}
 
 
 def train(cfg: DictConfig) -> float | None:
@@ -34,8 +40,12 @@ def train(cfg: DictConfig) -> float | None:
     check_output_folder(cfg, resuming=ckpt_path is not None)
     datamodule = factory.build_datamodule(cfg)
     module = factory.build_module(cfg)
+    if ckpt_path is not None and cfg.get("init_from"):
+        raise DataError("init_from", "and ckpt_path are both set: resume (ckpt_path) or start afresh")
     if ckpt_path is not None:  # one line for a garbage file or another model's checkpoint, before any work
         load_net_weights(module.net, Path(ckpt_path))
+    elif cfg.get("init_from"):  # weights only: fresh optimiser and scheduler, epoch 0
+        load_net_weights(module.net, Path(cfg.init_from))
     loggers = factory.build_loggers(cfg)
     trainer = factory.build_trainer(cfg, factory.build_callbacks(cfg, loggers), loggers)
     for logger in loggers:

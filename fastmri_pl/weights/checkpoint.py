@@ -1,7 +1,14 @@
-"""A network's weights out of a Lightning checkpoint, refusing files that are not one or belong to another
-model with one line, not a traceback or 25 KB of state-dict keys (`train` resumes, `reconstruct` infers)."""
+"""Our checkpoint files as far as weights go: the network's tensors under `state_dict` with the `net.` prefix.
 
+`ReconModule` holds the network as `net`, so a Lightning checkpoint's `state_dict` keys are `net.<key>`; an
+imported checkpoint has the same layout (and nothing else a resume would need), so `reconstruct ckpt_path=`,
+`train ckpt_path=` (checked before any work) and `train init_from=` read both alike, refusing files that are
+not one or belong to another model with one line, not a traceback or 25 KB of state-dict keys.
+"""
+
+import os
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -38,6 +45,23 @@ def load_net_weights(net: nn.Module, ckpt_path: Path) -> dict:
             f"{(result.missing_keys or result.unexpected_keys)[0]!r}); was it trained with this model=?",
         )
     return checkpoint
+
+
+def save_net_weights(
+    path: Path, net_state: dict[str, torch.Tensor], origin: dict[str, Any], overwrite: bool
+) -> None:
+    """Write `{"state_dict": {"net.<key>": ...}, "imported_from": origin}` through a temporary file and a
+    rename; an existing `path` is replaced only with `overwrite`."""
+    if path.exists() and not overwrite:
+        raise DataError(path, "already exists; pass weights.overwrite=true to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    checkpoint = {"state_dict": {NET_PREFIX + k: v for k, v in net_state.items()}, "imported_from": origin}
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.save(checkpoint, temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def _line(error: Exception, containing: str) -> str:

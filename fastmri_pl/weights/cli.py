@@ -1,0 +1,71 @@
+"""`python -m fastmri_pl.weights model=promptmr weights.source=promptmr_reference weights.input=IN
+weights.output=OUT.ckpt`: a reference checkpoint -> a checkpoint of the configured model.
+
+The configured network (`model=`, sizes included) decides which keys must be found: every one of its weights
+comes from exactly one reference tensor through the source's key map, or nothing is written. The result loads
+with `reconstruct ckpt_path=OUT.ckpt` and starts training with `train init_from=OUT.ckpt`.
+"""
+
+from collections.abc import Callable
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+from rich.console import Console
+from torch import nn
+
+from fastmri_pl import CONFIG_DIR, factory
+from fastmri_pl.data.errors import DataError, exit_on_data_error
+from fastmri_pl.models.promptmr import PromptMR
+from fastmri_pl.models.varnet import VarNet
+from fastmri_pl.weights.checkpoint import save_net_weights
+from fastmri_pl.weights.keymap import KeyMap, apply_key_map
+from fastmri_pl.weights.promptmr_map import promptmr_key_map
+from fastmri_pl.weights.source import PREFIXES, read_reference
+from fastmri_pl.weights.varnet_map import varnet_key_map
+
+IMPORTERS: dict[str, tuple[type[nn.Module], Callable[..., KeyMap]]] = {
+    "promptmr_reference": (PromptMR, promptmr_key_map),
+    "fastmri_varnet": (VarNet, varnet_key_map),
+}
+assert set(IMPORTERS) == set(PREFIXES)
+
+
+def import_weights(cfg: DictConfig, console: Console | None = None) -> Path:
+    """Map `weights.input` onto the configured network and write `weights.output`; returns its path."""
+    source, output = str(cfg.weights.source), Path(cfg.weights.output)
+    if source not in IMPORTERS:
+        raise DataError("weights.source", f"must be one of {tuple(IMPORTERS)}, got {source!r}")
+    if output.exists() and not cfg.weights.overwrite:
+        raise DataError(output, "already exists; pass weights.overwrite=true to replace it")
+    network_type, key_map_for = IMPORTERS[source]
+    net = factory.build_net(cfg)
+    if not isinstance(net, network_type):
+        raise DataError(
+            "model", f"weights.source={source} needs a {network_type.__name__}, got {type(net).__name__}"
+        )
+    try:
+        key_map = key_map_for(net)
+    except ValueError as error:
+        raise DataError("model", str(error)) from error
+    reference = read_reference(Path(cfg.weights.input), source)
+    state = apply_key_map(net.state_dict(), key_map, reference.tensors, cfg.weights.input)
+    net.load_state_dict(state, strict=True)
+    origin = {"source": source, "input": str(cfg.weights.input), "network": type(net).__name__}
+    save_net_weights(output, state, origin, overwrite=bool(cfg.weights.overwrite))
+    where = f" (prefix {reference.prefix!r})" if reference.prefix else ""
+    if reference.ignored:
+        where += f"; ignored {len(reference.ignored)} keys outside it: {', '.join(reference.ignored)}"
+    (console or Console()).print(
+        f"{len(state)} tensors of {type(net).__name__} from {cfg.weights.input}{where} -> {output}",
+        soft_wrap=True,
+        highlight=False,
+        markup=False,
+    )
+    return output
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="weights")
+def main(cfg: DictConfig) -> None:
+    with exit_on_data_error():
+        import_weights(cfg)
