@@ -193,6 +193,7 @@ def test_imported_checkpoint_reconstructs_and_starts_training(
         [
             *VARNET_OVERRIDES,
             f"data.root={data_snu_root}",
+            "data.readout_crop=false",  # the references train on the whole readout
             f"ckpt_path={out}",
             f"output_dir={tmp_path / 'recon'}",
         ],
