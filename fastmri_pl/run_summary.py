@@ -1,4 +1,4 @@
-"""The run folder's guard rails (resume, no overwrite) and the summary printed when training ends."""
+"""What a run prints: the start-up line and the summary when training ends (folders, scores)."""
 
 from pathlib import Path
 
@@ -9,32 +9,6 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
-
-from fastmri_pl.data.errors import DataError
-
-
-def checkpoint_dir(cfg: DictConfig) -> Path:
-    return Path(cfg.paths.output_dir) / "checkpoints"
-
-
-def resolve_ckpt_path(cfg: DictConfig) -> str | None:
-    """`ckpt_path=last` -> this run folder's last.ckpt, which must exist; any other value must be a file."""
-    if cfg.ckpt_path is None:
-        return None
-    path = checkpoint_dir(cfg) / "last.ckpt" if cfg.ckpt_path == "last" else Path(cfg.ckpt_path)
-    if not path.is_file():
-        hint = " (resume in the killed run's folder: hydra.run.dir=<that folder> ckpt_path=last)"
-        raise DataError(path, "no checkpoint to resume from" + (hint if cfg.ckpt_path == "last" else ""))
-    return str(path)
-
-
-def check_output_folder(cfg: DictConfig, resuming: bool) -> None:
-    """Refuse to start a fresh run in a folder that already holds checkpoints: they would be overwritten."""
-    folder = checkpoint_dir(cfg)
-    if not resuming and folder.is_dir() and any(folder.glob("*.ckpt")):
-        raise DataError(
-            folder, "already holds checkpoints; resume with ckpt_path=last or choose another hydra.run.dir"
-        )
 
 
 def _logger_locations(trainer: L.Trainer) -> list[tuple[str, str]]:

@@ -15,7 +15,8 @@ from fastmri_pl.config_checks import check_config_types, check_hardware
 from fastmri_pl.data.errors import DataError, exit_on_data_error
 from fastmri_pl.gpu_check import check_cuda_build
 from fastmri_pl.memory.oom import oom_message
-from fastmri_pl.run_summary import check_output_folder, print_startup, print_summary, resolve_ckpt_path
+from fastmri_pl.run_folder import check_output_folder, resolve_ckpt_path, run_folder_lock
+from fastmri_pl.run_summary import print_startup, print_summary
 from fastmri_pl.sweep.ddp import finish_ddp_job
 from fastmri_pl.weights import load_net_weights
 
@@ -35,9 +36,14 @@ def train(cfg: DictConfig) -> float | None:
     check_config_types(cfg, TOP_LEVEL_TYPES)
     check_hardware(cfg)
     check_cuda_build(cfg.hardware.accelerator)
+    ckpt_path = resolve_ckpt_path(cfg.ckpt_path, cfg.paths.output_dir)
+    check_output_folder(cfg.paths.output_dir, resuming=ckpt_path is not None)
+    with run_folder_lock(cfg.paths.output_dir):
+        return _fit(cfg, ckpt_path)
+
+
+def _fit(cfg: DictConfig, ckpt_path: str | None) -> float | None:
     L.seed_everything(cfg.seed, workers=True)
-    ckpt_path = resolve_ckpt_path(cfg)
-    check_output_folder(cfg, resuming=ckpt_path is not None)
     datamodule = factory.build_datamodule(cfg)
     module = factory.build_module(cfg)
     if ckpt_path is not None and cfg.get("init_from"):

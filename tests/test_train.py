@@ -73,12 +73,23 @@ def test_resumed_run_matches_uninterrupted_run(compose_config, train_tiny_overri
     assert straight.keys() == resumed.keys()
     for name in straight:
         torch.testing.assert_close(resumed[name], straight[name], msg=name)
+    # the resume appended to the killed run's CSV history (Lightning's CSVLogger deleted it)
+    assert len(_csv_values(tmp_path / "killed", "val/ssim")) == 2
+    assert _csv_values(tmp_path / "killed", "val/ssim") == _csv_values(tmp_path / "straight", "val/ssim")
 
 
-def test_fresh_run_refuses_folder_with_checkpoints(data_snu_root, tmp_path):
+def folder_contents(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_fresh_run_refuses_folder_with_checkpoints_and_changes_nothing(data_snu_root, tmp_path):
     checkpoints = tmp_path / "run" / "checkpoints"
     checkpoints.mkdir(parents=True)
     (checkpoints / "last.ckpt").write_bytes(b"precious")
+    (tmp_path / "run" / ".hydra").mkdir()
+    for name in ("config.yaml", "hydra.yaml", "overrides.yaml"):
+        (tmp_path / "run" / ".hydra" / name).write_text(f"the earlier run's {name}\n")
+    before = folder_contents(tmp_path / "run")
     result = run_train_cli(
         "model=varnet_small",
         "logger=none",
@@ -87,8 +98,11 @@ def test_fresh_run_refuses_folder_with_checkpoints(data_snu_root, tmp_path):
         f"hydra.run.dir={tmp_path / 'run'}",
     )
     assert result.returncode == 2
-    assert "already holds checkpoints" in result.stderr and "Traceback" not in result.stderr
-    assert (checkpoints / "last.ckpt").read_bytes() == b"precious"
+    assert result.stderr.strip().splitlines() == [
+        f"error: {checkpoints}: already holds checkpoints; resume with ckpt_path=last or choose another "
+        "hydra.run.dir"
+    ]
+    assert folder_contents(tmp_path / "run") == before  # .hydra/*.yaml included: Hydra never got to write
 
 
 def test_resume_without_checkpoint_names_the_missing_file(data_snu_root, tmp_path):

@@ -1,0 +1,70 @@
+"""One live run per folder: a second is refused in one line and changes nothing; a dead run's lock is taken."""
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fastmri_pl import run_folder
+from fastmri_pl.data.errors import DataError
+from fastmri_pl.run_folder import LOCK_FILE, acquire_lock, release_lock, run_folder_lock
+from fastmri_pl.train import train
+
+
+@pytest.fixture
+def foreign_lock(tmp_path: Path) -> Iterator[Path]:
+    """The run folder locked as by another live run: held on a descriptor this process then forgets about."""
+    folder = tmp_path / "run"
+    assert acquire_lock(folder)
+    descriptor = run_folder._held.pop(folder.resolve())
+    yield folder
+    os.close(descriptor)
+
+
+def test_second_live_run_is_refused_naming_the_holder(foreign_lock: Path, compose_config) -> None:
+    with pytest.raises(DataError) as error:
+        acquire_lock(foreign_lock)
+    assert error.value.path == str(foreign_lock.resolve() / LOCK_FILE)
+    assert f"another run (PID {os.getpid()} on " in error.value.problem
+    with pytest.raises(DataError, match="another run"):  # train refuses before building anything
+        train(compose_config(["model=varnet_small", "logger=none"], output_dir=foreign_lock))
+    assert sorted(p.name for p in foreign_lock.iterdir()) == [LOCK_FILE]
+
+
+def test_lock_of_a_dead_run_is_taken_over_and_released(tmp_path: Path) -> None:
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / LOCK_FILE).write_text(json.dumps({"pid": 2**22 + 1, "host": "gone"}))  # nobody holds it
+    with run_folder_lock(folder):
+        assert json.loads((folder / LOCK_FILE).read_text())["pid"] == os.getpid()
+        with run_folder_lock(folder):  # the same process again (the CLI's callback, then train): no-op
+            pass
+        assert not acquire_lock(folder)
+    assert acquire_lock(folder)  # released by the outer block only
+    release_lock(folder)
+
+
+def test_cli_run_into_a_live_runs_folder_is_one_line_and_changes_nothing(
+    foreign_lock: Path, data_snu_root: Path
+) -> None:
+    (foreign_lock / ".hydra").mkdir()
+    (foreign_lock / ".hydra" / "config.yaml").write_text("the live run's config\n")
+    before = {p: p.read_bytes() for p in foreign_lock.rglob("*") if p.is_file()}
+    command = [
+        sys.executable,
+        "-m",
+        "fastmri_pl.train",
+        "model=varnet_small",
+        "logger=none",
+        f"data.root={data_snu_root}",
+        f"hydra.run.dir={foreign_lock}",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stderr[-2000:]
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: {foreign_lock.resolve() / LOCK_FILE}: another run (PID {os.getpid()} on ")
+    assert {p: p.read_bytes() for p in foreign_lock.rglob("*") if p.is_file()} == before
