@@ -1,4 +1,4 @@
-"""One live run per folder: a second is refused in one line and changes nothing; a dead run's lock is taken."""
+"""One live run per folder: a second is refused in one line, changing nothing; a dead run's lock is free."""
 
 import json
 import os
