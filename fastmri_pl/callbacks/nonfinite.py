@@ -77,21 +77,20 @@ class NonFiniteGuard(L.Callback):
             for name in _slice_names(batch)
         ]
         if bad_loss:
-            what = "non-finite loss on " + ", ".join(bad_loss)
+            kind, where = "non-finite loss", bad_loss
         elif not all(finite):
-            what = "non-finite gradient from " + ", ".join(step_slices)
+            kind, where = "non-finite gradient", step_slices
         else:
-            what = "non-finite loss or gradient on another rank"
+            kind, where = "non-finite loss or gradient on another rank", step_slices
         if self.consecutive >= self.max_consecutive:
             raise DataError(
-                (bad_loss or step_slices or ["training"])[-1],
-                f"{self.consecutive} optimizer steps in a row had a non-finite loss or gradient, the last a "
-                f"{what} ({MAX_CONSECUTIVE_KEY}={self.max_consecutive}); training stopped with the weights "
-                "of the last finite step. Check that file, lower model.optimizer.lr or use "
-                "hardware.precision=32-true",
+                (where or ["training"])[-1],
+                f"{kind}, {self.consecutive} optimizer steps in a row ({MAX_CONSECUTIVE_KEY}="
+                f"{self.max_consecutive}); training stopped with the weights of the last finite step. Check "
+                "that file, lower model.optimizer.lr or use hardware.precision=32-true",
             )
         warnings.warn(
-            f"skipped optimizer step {trainer.global_step}: {what} "
+            f"skipped optimizer step {trainer.global_step}: {kind} on {', '.join(where)} "
             f"({self.consecutive} in a row; the run stops at {self.max_consecutive})",
             RuntimeWarning,
             stacklevel=1,
