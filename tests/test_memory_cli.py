@@ -62,3 +62,25 @@ def test_oom_message_on_the_cpu_profile_suggests_levers_and_mixed_precision():
 def test_bad_levers_value_is_refused():
     with pytest.raises(ValueError, match="mapping or 'auto'"):
         run(memory_cfg("hardware=cpu", "hardware.levers=fast"))
+
+
+TIME_FIELDS = ("train_tflop", "infer_tflop", "step_s", "epoch_h", "leaderboard_s")
+
+
+def test_cli_reports_work_and_projected_times_for_the_model_and_every_candidate(tmp_path, capsys):
+    output = tmp_path / "plan.json"
+    run(
+        memory_cfg(
+            "hardware=gtx1080", "memory.plan=true", "model.net.num_cascades=2", f"memory.output={output}"
+        )
+    )
+    document = json.loads(output.read_text())
+    for entry in (document, document["chosen"], *document["candidates"]):
+        for key in TIME_FIELDS:
+            assert key in entry, key
+        low, high = entry["step_s"]  # equal where every op takes the per-op overhead (tiny shapes)
+        assert 0 < low <= high and entry["train_tflop"] > entry["infer_tflop"] > 0
+        assert entry["epoch_h"][0] == pytest.approx(low * 5400 / 3600, rel=0.01)
+    assert "8.87 TFLOPS fp32" in document["time_assumption"]
+    printed = capsys.readouterr().out
+    assert "s/step" in printed and "TFLOP per step" in printed and "projected: roofline" in printed

@@ -7,6 +7,7 @@ from fastmri_pl.memory.batch import BatchShape
 from fastmri_pl.memory.cli import CONFIG_DIR
 from fastmri_pl.memory.compose import estimate_composed
 from fastmri_pl.memory.estimate import Estimate, estimate_full
+from fastmri_pl.memory.opcost import OpCosts
 from fastmri_pl.memory.planner import RELATIVE_RECOMPUTE, NoLeversFit, candidate_levers, cost, plan
 from fastmri_pl.models.levers import MemoryLevers
 
@@ -20,29 +21,46 @@ def small_cfg(*overrides: str):
 
 
 def synthetic_estimate(cfg, shape, levers: MemoryLevers) -> Estimate:
-    """Stronger levers, smaller peaks: 10 GiB, minus 2 per recompute step, 1 for per-coil, 3 for offload."""
-    peak = (
-        10.0 - 6 * (RELATIVE_RECOMPUTE[levers.checkpoint] - 1) - (levers.sens_chunk == 1) - 3 * levers.offload
+    """Stronger levers, smaller peaks and more work: 10 GiB, minus 2 per recompute step, 1 for per-coil, 3 for
+    offload; a step of 1 TFLOP per forward-equivalent plus 1 GB over the host link with offload. A cascade
+    left out of the checkpoint (of 2) adds 0.5 GiB and saves 0.1 TFLOP."""
+    plain = 2 - levers.checkpoint_cascades if levers.checkpoint_cascades else 0
+    recompute = RELATIVE_RECOMPUTE[levers.checkpoint]
+    peak = 10.0 - 6 * (recompute - 1) - (levers.sens_chunk == 1) - 3 * levers.offload + 0.5 * plain
+    work = OpCosts({("mm", "fp32", int((3 * recompute - 0.1 * plain) * 1e12), 0): 1.0}, levers.offload * 1e9)
+    return Estimate(
+        levers, "16-mixed", 1, int(peak * GIB), int(GIB), {}, int(levers.offload * 2 * GIB), train_costs=work
     )
-    return Estimate(levers, "16-mixed", 1, int(peak * GIB), int(GIB), {}, int(levers.offload * 2 * GIB))
 
 
-@pytest.mark.parametrize("budget", [24, 12, 8, 6])
-def test_the_chosen_levers_fit_and_nothing_cheaper_does(budget):
+@pytest.mark.parametrize("budget", [24, 12, 8, 7.4, 6])
+def test_the_chosen_levers_fit_and_nothing_faster_does(budget):
     chosen = plan(small_cfg(), SHAPE, budget, margin_gib=1.0, estimator=synthetic_estimate, exhaustive=True)
     assert chosen.chosen.fits and chosen.chosen.estimate.train_peak + GIB <= budget * GIB
-    cheaper = [c for c in chosen.candidates if cost(c.levers) < cost(chosen.chosen.levers)]
-    assert all(not c.fits for c in cheaper)
-    assert {"levers", "train_peak_gib", "host_gib"} <= set(chosen.as_json()["candidates"][0])
+    faster = [c for c in chosen.candidates if c.step_s < chosen.chosen.step_s]
+    assert all(not c.fits for c in faster)
+    fields = {"levers", "train_peak_gib", "host_gib", "train_tflop", "infer_tflop", "step_s", "epoch_h"}
+    assert fields | {"leaderboard_s"} <= set(chosen.as_json()["candidates"][0])
 
 
-def test_a_tighter_budget_never_picks_a_larger_peak():
-    peaks = [
-        plan(small_cfg(), SHAPE, budget, estimator=synthetic_estimate).chosen.estimate.train_peak
+def test_the_planner_ranks_by_projected_step_time_and_leaves_cascades_out_where_memory_allows():
+    # 12 GiB: no checkpointing fits (10 + 1). 8.6 GiB: the fastest setting that fits checkpoints per cascade
+    # with the per-coil sensitivity net (7 + 1); leaving one cascade out (7.5 + 1) still fits and is faster
+    roomy = plan(small_cfg(), SHAPE, 12, estimator=synthetic_estimate)
+    assert roomy.chosen.levers == MemoryLevers("none", 0, SHAPE.coils, False)
+    tight = plan(small_cfg(), SHAPE, 8.6, estimator=synthetic_estimate)
+    assert tight.chosen.levers == MemoryLevers("cascade", 1, SHAPE.coils, False, checkpoint_cascades=1)
+    assert tight.chosen.time.train_tflop == pytest.approx(3.9)
+    assert "s/step" in tight.table() and "TFLOP/step" in tight.table()
+
+
+def test_a_tighter_budget_never_picks_a_faster_step():
+    steps = [
+        plan(small_cfg(), SHAPE, budget, estimator=synthetic_estimate).chosen.step_s
         for budget in (24, 12, 9, 8, 7, 6)
     ]
-    assert peaks == sorted(peaks, reverse=True)
-    assert peaks[0] > peaks[-1]
+    assert steps == sorted(steps)
+    assert steps[0] < steps[-1]
 
 
 def test_an_impossible_budget_fails_clearly():

@@ -1,8 +1,9 @@
 """`python -m fastmri_pl.memory`: the GPU-free estimate of a model x hardware profile, or a lever plan.
 
-Prints the phase peaks of one training step and of inference and what dominates the training peak, and
+Prints the phase peaks of one training step and of inference and what dominates the training peak, the work
+of a step and of a slice's inference and their projected times on the profile's card (`memory.roofline`), and
 writes them as JSON (`memory.output`). With `memory.plan=true` (or `hardware.levers=auto`) it searches the
-lever settings for `hardware.memory_gb` and prints the candidate table and the winner.
+lever settings for `hardware.memory_gb` and prints the candidate table and the fastest one that fits.
 """
 
 import json
@@ -19,6 +20,7 @@ from fastmri_pl.memory.compose import estimate_composed
 from fastmri_pl.memory.estimate import Estimate, estimate_full, gib
 from fastmri_pl.memory.planner import NoLeversFit, plan
 from fastmri_pl.memory.report import format_bytes
+from fastmri_pl.memory.roofline import TimeEstimate, project_for
 from fastmri_pl.models.levers import MemoryLevers
 
 
@@ -66,6 +68,24 @@ def describe(estimate: Estimate, shape: BatchShape) -> str:
     return "\n".join(lines)
 
 
+def describe_time(time: TimeEstimate) -> str:
+    """Work and projected times, for a terminal; the projection's assumption on the last line."""
+
+    def span(values: tuple[float, float], unit: str, digits: int) -> str:
+        return f"{values[0]:.{digits}f}-{values[1]:.{digits}f} {unit}"
+
+    return "\n".join(
+        [
+            f"{'train work':<22}{time.train_tflop:>9.2f} TFLOP per step, host link {time.host_gb:.2f} GB",
+            f"{'inference work':<22}{time.infer_tflop:>9.2f} TFLOP per slice",
+            f"{'step':<22}{span(time.step_s, 's', 2):>16}",
+            f"{'epoch':<22}{span(time.epoch_h, 'h', 1):>16}",
+            f"{'leaderboard':<22}{span(time.leaderboard_s, 's', 0):>16}",
+            f"projected: {time.assumption}",
+        ]
+    )
+
+
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Estimate (or plan), print, and return the JSON document."""
     shape = batch_shape(cfg)
@@ -95,8 +115,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     else:
         method = {"full": estimate_full, "composed": estimate_composed}[cfg.memory.method]
         estimate = method(cfg, shape, levers, int(cfg.memory.steps))
+    time = project_for(cfg, estimate.train_costs, estimate.infer_costs, shape.batch_size)
     print(describe(estimate, shape))
+    print(describe_time(time))
     document.update(estimate.as_json())
+    document.update(time.as_json())
     document["train_peak_gib"] = gib(estimate.train_peak)
     if cfg.memory.output:
         path = Path(cfg.memory.output)

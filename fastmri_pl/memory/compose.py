@@ -22,7 +22,7 @@ inference, where checkpointing plays no part, still traces one chunk.
 import dataclasses
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from unittest import mock
 
 import torch
@@ -30,6 +30,7 @@ from omegaconf import DictConfig
 
 from fastmri_pl.memory.batch import BatchShape
 from fastmri_pl.memory.estimate import Estimate, InferenceCache, estimate_full, inference_trace
+from fastmri_pl.memory.opcost import OpCostCounter, extrapolate_costs
 from fastmri_pl.models import checkpointing
 from fastmri_pl.models.levers import MemoryLevers
 
@@ -46,16 +47,24 @@ def last_chunk_only(
 ) -> torch.Tensor:
     """`map_in_chunks` that runs `fn` on the last chunk only; the others become copies of their input.
 
-    Only valid where `fn` keeps its input's shape and dtype (the sensitivity U-Nets do).
+    Only valid where `fn` keeps its input's shape and dtype (the sensitivity U-Nets do). For the time
+    estimate, the real chunk's ops (forward, backward, recompute) count once per chunk and the copies not at
+    all; with a remainder chunk the count is exact only when `chunk_size` divides the batch (1 does).
     """
     total = batch.shape[0]
     step = total if chunk_size <= 0 else min(chunk_size, total)
     if step >= total:
         return checkpointing.map_in_chunks(fn, batch, chunk_size, checkpoint_each, *aligned)
     starts = list(range(0, total, step))
-    parts = [batch[start : start + step].clone() for start in starts[:-1]]
+    counter = OpCostCounter.active()
+    with counter.paused() if counter else nullcontext():
+        parts = [batch[start : start + step].clone() for start in starts[:-1]]
     last = (tensor[starts[-1] :] for tensor in (batch, *aligned))
-    parts.append(checkpointing.checkpointed(fn, *last, enabled=checkpoint_each))
+    with counter.repeated(len(starts)) if counter else nullcontext():
+        maps = checkpointing.checkpointed(fn, *last, enabled=checkpoint_each)
+    if counter is not None and maps.grad_fn is not None:
+        counter.repeat_graph(maps, len(starts))
+    parts.append(maps)
     return torch.cat(parts, dim=0)
 
 
@@ -73,32 +82,48 @@ TRACED_CASCADES = (3, 4)
 _INFERENCE_TRACES: InferenceCache = {}
 
 
-def extrapolate(low: int, high: int, count: int) -> int:
-    """The value at `count` cascades of a quantity worth `low` and `high` at the two traced counts."""
-    return low + (count - TRACED_CASCADES[0]) * (high - low)
+def extrapolate(low: int, high: int, steps: int) -> int:
+    """The value `steps` cascades past the smaller traced count, from its values at the two traced counts."""
+    return low + steps * (high - low)
 
 
 def estimate_composed(cfg: DictConfig, shape: BatchShape, levers: MemoryLevers, steps: int = 2) -> Estimate:
     """`estimate_full`'s figures for `cfg.model.net.num_cascades` cascades from traces of 3 and 4.
 
-    Networks with at most 4 cascades are traced whole (still with one real sensitivity chunk).
+    With a checkpoint count (`levers.checkpoint_cascades` = N below the total), the cascades left out of it
+    are traced in full behind 3 and 4 checkpointed ones, and the checkpointed count is extrapolated to N.
+    Networks with at most 4 (checkpointed) cascades are traced whole (still with one real sensitivity chunk).
     """
     count = int(cfg.model.net.num_cascades)
+    partial = levers.checkpoint != "none" and 0 < (levers.checkpoint_cascades or 0) < count
+    plain = count - int(levers.checkpoint_cascades or 0) if partial else 0
     started = time.perf_counter()
-    if count <= TRACED_CASCADES[-1]:
+    if count - plain <= TRACED_CASCADES[-1]:
         return _composed(_estimate(cfg, shape, levers, steps), started)
-    one, two = (_estimate(cfg, shape, levers, steps, num_cascades=n) for n in TRACED_CASCADES)
+    one, two = (
+        _estimate(
+            cfg,
+            shape,
+            dataclasses.replace(levers, checkpoint_cascades=n) if partial else levers,
+            steps,
+            num_cascades=n + plain,
+        )
+        for n in TRACED_CASCADES
+    )
+    more = count - plain - TRACED_CASCADES[0]
     return Estimate(
         levers=levers,
         precision=one.precision,
-        params=extrapolate(one.params, two.params, count),
-        train_peak=extrapolate(one.train_peak, two.train_peak, count),
-        infer_peak=extrapolate(one.infer_peak, two.infer_peak, count),
-        phases={name: extrapolate(one.phases[name], two.phases[name], count) for name in one.phases},
-        host_peak=extrapolate(one.host_peak, two.host_peak, count),
+        params=extrapolate(one.params, two.params, more),
+        train_peak=extrapolate(one.train_peak, two.train_peak, more),
+        infer_peak=extrapolate(one.infer_peak, two.infer_peak, more),
+        phases={name: extrapolate(one.phases[name], two.phases[name], more) for name in one.phases},
+        host_peak=extrapolate(one.host_peak, two.host_peak, more),
         dominates=two.dominates,
         method="composed",
         seconds=time.perf_counter() - started,
+        train_costs=extrapolate_costs(one.train_costs, two.train_costs, more),
+        infer_costs=extrapolate_costs(one.infer_costs, two.infer_costs, more),
     )
 
 

@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from fastmri_pl import factory
 from fastmri_pl.memory.batch import BatchShape
+from fastmri_pl.memory.opcost import OpCosts
 from fastmri_pl.memory.report import GIB, MemoryReport
 from fastmri_pl.memory.trace import trace_inference, trace_training_step
 from fastmri_pl.models.levers import MemoryLevers
@@ -23,6 +24,7 @@ class Estimate:
     """Peaks in bytes of one lever setting; `dominates` lists the largest sources at the training peak.
 
     method: "full" (every op traced) or "composed" (see `memory.compose`).
+    train_costs / infer_costs: FLOPs and bytes of one training step / one inference pass of the batch.
     """
 
     levers: MemoryLevers
@@ -36,6 +38,8 @@ class Estimate:
     method: str = "full"
     seconds: float = 0.0
     reports: tuple[MemoryReport, ...] = field(default=(), compare=False, repr=False)
+    train_costs: OpCosts = field(default_factory=OpCosts, compare=False, repr=False)
+    infer_costs: OpCosts = field(default_factory=OpCosts, compare=False, repr=False)
 
     def as_json(self) -> dict[str, Any]:
         """The JSON fields of `python -m fastmri_pl.memory` (GiB, rounded to MiB)."""
@@ -108,6 +112,8 @@ def estimate_full(
         dominates=train.peak.by_source[:6],
         seconds=train.seconds + infer.seconds,
         reports=(train, infer),
+        train_costs=train.costs,
+        infer_costs=infer.costs,
     )
 
 

@@ -1,13 +1,16 @@
-"""Pick the memory levers for a budget: estimate each setting, keep the cheapest one that fits.
+"""Pick the levers for a budget: the setting with the shortest projected step whose estimate fits.
 
-Cost is what a lever adds to a training step: recomputation first (a checkpointed cascade runs its forward
-twice, a checkpointed U-Net level three times), then host traffic (offloaded boundaries cross PCIe twice),
-then the number of sensitivity-net calls. Coil chunking of expand/reduce/data consistency adds neither (only
-kernel launches), so every candidate uses one chunk per adjacent slice. Candidates are estimated in order of
-cost and the first whose estimate plus the margin fits the budget wins; the table also shows the cheapest
-settings with and without offload, so the floor is visible.
+Every candidate is traced (memory peak and per-op costs, `memory.compose`) and projected to time with the
+profile's speed (`memory.roofline`); the winner is the fastest one (mean of its step-time range) whose
+training peak plus the margin fits `memory_gb`. Candidates: no checkpointing; checkpoint per cascade or per
+U-Net level, each with and without host offload and with the sensitivity net on all coils or one coil at a
+time (coil chunks of one adjacent slice everywhere: chunking expand/reduce adds only launches). Then partial
+checkpointing: from the fastest fitting setting that checkpoints, leave the last cascades out of the
+checkpoint (`checkpoint_cascades`), as many as still fit, found from the memory slope of leaving one out.
 """
 
+import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -18,6 +21,7 @@ from fastmri_pl.memory.batch import BatchShape
 from fastmri_pl.memory.compose import estimate_composed
 from fastmri_pl.memory.estimate import Estimate, gib
 from fastmri_pl.memory.report import GIB
+from fastmri_pl.memory.roofline import TimeEstimate, project_for
 from fastmri_pl.models.levers import MemoryLevers
 
 # forward passes per training step relative to no checkpointing (forward + backward ~ 3 forwards): a
@@ -36,6 +40,7 @@ class Candidate:
     estimate: Estimate
     margin: int
     budget: int
+    time: TimeEstimate
 
     @property
     def levers(self) -> MemoryLevers:
@@ -49,6 +54,11 @@ class Candidate:
     def fits(self) -> bool:
         return self.estimate.train_peak + self.margin <= self.budget
 
+    @property
+    def step_s(self) -> float:
+        """The ranking key: the middle of the projected step-time range."""
+        return sum(self.time.step_s) / 2
+
     def as_json(self) -> dict[str, Any]:
         return {
             "levers": asdict(self.levers),
@@ -57,6 +67,7 @@ class Candidate:
             "host_gib": gib(self.estimate.host_peak),
             "relative_recompute": round(self.recompute, 3),
             "fits": self.fits,
+            **self.time.as_json(),
         }
 
 
@@ -69,13 +80,14 @@ class Plan:
 
     @property
     def reason(self) -> str:
-        cheaper = [c for c in self.candidates if cost(c.levers) < cost(self.chosen.levers)]
+        faster = [c for c in self.candidates if c.step_s < self.chosen.step_s]
         why = (
-            f"cheapest setting whose train peak {gib(self.chosen.estimate.train_peak):.2f} GiB + margin "
+            f"shortest projected step ({self.chosen.time.step_s[0]:.2f}-{self.chosen.time.step_s[1]:.2f} s) "
+            f"whose train peak {gib(self.chosen.estimate.train_peak):.2f} GiB + margin "
             f"{gib(self.margin):.2f} GiB fits {gib(self.budget):.2f} GiB"
         )
-        if cheaper:
-            why += f"; the {len(cheaper)} cheaper ones estimated do not fit"
+        if faster:
+            why += f"; the {len(faster)} faster ones estimated do not fit"
         return why
 
     def as_json(self) -> dict[str, Any]:
@@ -84,23 +96,30 @@ class Plan:
             "margin_gib": gib(self.margin),
             "chosen": self.chosen.as_json(),
             "reason": self.reason,
+            "time_assumption": self.chosen.time.assumption,
             "candidates": [candidate.as_json() for candidate in self.candidates],
         }
 
     def table(self) -> str:
-        """The candidates as a terminal table, the winner marked."""
+        """The candidates, fastest first, the winner marked; times are projections (see the assumption)."""
         lines = [
-            f"{'':2}{'checkpoint':<11}{'sens_chunk':>11}{'coil_chunk':>11}{'offload':>8}"
-            f"{'train GiB':>11}{'infer GiB':>11}{'host GiB':>10}{'recompute':>11}  fits",
+            f"{'':2}{'checkpoint':<11}{'cascades':>9}{'sens_chunk':>11}{'coil_chunk':>11}{'offload':>8}"
+            f"{'train GiB':>10}{'infer GiB':>10}{'host GiB':>9}{'TFLOP/step':>11}{'s/step':>14}  fits",
         ]
-        for c in self.candidates:
-            lv, e = c.levers, c.estimate
+        for c in sorted(self.candidates, key=lambda c: c.step_s):
+            lv, e, t = c.levers, c.estimate, c.time
             mark = "->" if c is self.chosen else ""
-            lines.append(
-                f"{mark:2}{lv.checkpoint:<11}{lv.sens_chunk:>11}{lv.coil_chunk:>11}{str(lv.offload):>8}"
-                f"{gib(e.train_peak):>11.2f}{gib(e.infer_peak):>11.2f}{gib(e.host_peak):>10.2f}"
-                f"{c.recompute:>11.2f}  {'yes' if c.fits else 'no'}"
+            counted = (
+                "all" if lv.checkpoint != "none" and not lv.checkpoint_cascades else lv.checkpoint_cascades
             )
+            counted = "-" if lv.checkpoint == "none" else counted
+            lines.append(
+                f"{mark:2}{lv.checkpoint:<11}{counted!s:>9}{lv.sens_chunk:>11}{lv.coil_chunk:>11}"
+                f"{str(lv.offload):>8}{gib(e.train_peak):>10.2f}{gib(e.infer_peak):>10.2f}"
+                f"{gib(e.host_peak):>9.2f}{t.train_tflop:>11.2f}"
+                f"{f'{t.step_s[0]:.2f}-{t.step_s[1]:.2f}':>14}  {'yes' if c.fits else 'no'}"
+            )
+        lines.append(f"time: {self.chosen.time.assumption}")
         return "\n".join(lines)
 
 
@@ -126,30 +145,61 @@ def plan(
     estimator: Estimator = estimate_composed,
     exhaustive: bool = False,
 ) -> Plan:
-    """The cheapest lever setting whose estimate + margin fits `budget_gib`; raises `NoLeversFit` if none.
+    """The fastest lever setting whose estimate + margin fits `budget_gib`; raises `NoLeversFit` if none.
 
-    Stops at the first fitting candidate (then adds the most aggressive settings with and without offload
-    for the table) unless `exhaustive`.
+    exhaustive: search partial checkpointing from every fitting setting that checkpoints, not only the
+    fastest.
     """
     budget, margin = int(budget_gib * GIB), int(margin_gib * GIB)
-    settings = candidate_levers(shape.coils)
-    floors = [max((s for s in settings if s.offload == off), key=cost) for off in (False, True)]
-    estimated: dict[MemoryLevers, Candidate] = {}
-    chosen = None
-    for levers in settings:
-        if chosen is not None and not exhaustive and levers not in floors:
-            continue
-        candidate = Candidate(estimator(cfg, shape, levers), margin, budget)
-        estimated[levers] = candidate
-        if chosen is None and candidate.fits:
-            chosen = candidate
-    candidates = tuple(estimated.values())
-    if chosen is None:
+
+    def candidate(levers: MemoryLevers) -> Candidate:
+        estimate = estimator(cfg, shape, levers)
+        time = project_for(cfg, estimate.train_costs, estimate.infer_costs, shape.batch_size)
+        return Candidate(estimate, margin, budget, time)
+
+    candidates = [candidate(levers) for levers in candidate_levers(shape.coils)]
+    bases = sorted(
+        (c for c in candidates if c.fits and c.levers.checkpoint != "none"), key=lambda c: c.step_s
+    )
+    cascades = int(cfg.model.net.get("num_cascades", 0) or 0)
+    for base in bases if exhaustive else bases[:1]:
+        candidates += partial_checkpoints(base, cascades, candidate)
+    fitting = [c for c in candidates if c.fits]
+    if not fitting:
         smallest = min(candidates, key=lambda c: c.estimate.train_peak)
         raise NoLeversFit(
             f"no lever setting fits {budget_gib:g} GiB: the smallest train peak is "
             f"{gib(smallest.estimate.train_peak):.2f} GiB ({smallest.levers}) + margin {margin_gib:g} GiB; "
             "use a card with more memory, fewer coils per chunk or a smaller model\n"
-            + Plan(budget, margin, smallest, candidates).table()
+            + Plan(budget, margin, smallest, tuple(candidates)).table()
         )
-    return Plan(budget, margin, chosen, candidates)
+    return Plan(budget, margin, min(fitting, key=lambda c: c.step_s), tuple(candidates))
+
+
+def partial_checkpoints(
+    base: Candidate, cascades: int, candidate: Callable[[MemoryLevers], Candidate]
+) -> list[Candidate]:
+    """Settings of `base` with the last cascades left out of the checkpoint, up to the most that fit.
+
+    Leaving one out gives the memory slope; the predicted most is estimated and, while it does not fit,
+    one fewer. Returns every setting estimated.
+    """
+    if cascades < 2:
+        return []
+
+    def leaving_out(count: int) -> Candidate:
+        return candidate(dataclasses.replace(base.levers, checkpoint_cascades=cascades - count))
+
+    one = leaving_out(1)
+    estimated = [one]
+    slope = one.estimate.train_peak - base.estimate.train_peak
+    if not one.fits or slope <= 0:
+        return estimated
+    room = base.budget - base.margin - base.estimate.train_peak
+    count = min(cascades - 1, math.floor(room / slope))
+    while count > 1:
+        estimated.append(leaving_out(count))
+        if estimated[-1].fits:
+            break
+        count -= 1
+    return estimated

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass, field
 
+from fastmri_pl.memory.opcost import OpCosts
 from fastmri_pl.memory.tracker import PeakSnapshot
 
 MIB = 2**20
@@ -24,6 +25,7 @@ class MemoryReport:
     resident: what stays live after the run (parameters, gradients, optimizer state, batch), by source.
     inputs: shape of every tensor of the batch; seconds: wall time of the trace on this machine.
     host_peak_bytes: peak of what host offload (`save_on_cpu`) kept in host memory, not in `peak`.
+    costs: FLOPs and bytes of the ops of one traced step or pass (`memory.opcost`), setup not included.
     """
 
     kind: str
@@ -37,6 +39,7 @@ class MemoryReport:
     inputs: dict[str, tuple[int, ...]] = field(default_factory=dict)
     seconds: float = 0.0
     host_peak_bytes: int = 0
+    costs: OpCosts = field(default_factory=OpCosts, compare=False, repr=False)
 
     @property
     def peak_bytes(self) -> int:

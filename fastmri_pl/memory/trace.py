@@ -18,6 +18,7 @@ from torch import nn
 from torch._subclasses.fake_tensor import FakeTensorMode
 
 from fastmri_pl.memory.offload import host_offload_accounting
+from fastmri_pl.memory.opcost import OpCostCounter, scaled_costs
 from fastmri_pl.memory.report import MemoryReport
 from fastmri_pl.memory.tracker import LiveStorageTracker
 
@@ -100,8 +101,8 @@ def trace_training_step(
         raise ValueError(f"steps must be >= 1, got {steps}")
     autocast = autocast_for(precision)
     started = time.perf_counter()
-    with _tracing(fake, top_k) as tracker:
-        with tracker.phase("setup"):
+    with _tracing(fake, top_k) as (tracker, counter):
+        with tracker.phase("setup"), counter.paused():
             module = build_module()
             optimizer = first_optimizer(module.configure_optimizers())
             batch = batch_factory()
@@ -111,7 +112,7 @@ def trace_training_step(
         _label_gradients(tracker, module)
         _set_mode(module, training=True)
         if primed:
-            with tracker.phase("prime"):
+            with tracker.phase("prime"), counter.paused():
                 _prime(tracker, module, optimizer)
             tracker.label(_state_tensors(optimizer), "optimizer state")
         for _ in range(steps):
@@ -124,7 +125,7 @@ def trace_training_step(
                 optimizer.step()
             tracker.label(_state_tensors(optimizer), "optimizer state")
             del loss
-        return _report("training", precision, fake, tracker, module, batch, started)
+        return _report("training", precision, fake, tracker, module, batch, started, counter, steps)
 
 
 def trace_inference(
@@ -139,8 +140,8 @@ def trace_inference(
     """One forward pass in eval mode under `torch.no_grad()`; phases "setup" and "forward"."""
     autocast = autocast_for(precision)
     started = time.perf_counter()
-    with _tracing(fake, top_k) as tracker:
-        with tracker.phase("setup"):
+    with _tracing(fake, top_k) as (tracker, counter):
+        with tracker.phase("setup"), counter.paused():
             module = build_module()
             batch = batch_factory()
         _annotate(tracker, module, batch)
@@ -148,15 +149,16 @@ def trace_inference(
         with tracker.phase("forward"), torch.no_grad(), autocast:
             output = forward(module, batch)
         del output
-        return _report("inference", precision, fake, tracker, module, batch, started)
+        return _report("inference", precision, fake, tracker, module, batch, started, counter, 1)
 
 
 @contextmanager
-def _tracing(fake: bool, top_k: int) -> Iterator[LiveStorageTracker]:
-    """The tracker, above a FakeTensorMode when `fake` so that it sees fake outputs; host offload apart."""
+def _tracing(fake: bool, top_k: int) -> Iterator[tuple[LiveStorageTracker, OpCostCounter]]:
+    """Tracker and cost counter, above a FakeTensorMode when `fake` so that they see fake outputs."""
     tensors = FakeTensorMode(allow_non_fake_inputs=True) if fake else contextlib.nullcontext()
-    with tensors, LiveStorageTracker(top_k=top_k) as tracker, host_offload_accounting(tracker):
-        yield tracker
+    with tensors, LiveStorageTracker(top_k=top_k) as tracker, OpCostCounter() as counter:
+        with host_offload_accounting(tracker, counter):
+            yield tracker, counter
 
 
 def _annotate(tracker: LiveStorageTracker, module: Any, batch: Batch) -> None:
@@ -200,7 +202,10 @@ def _report(
     module: Any,
     batch: Batch,
     started: float,
+    counter: OpCostCounter,
+    steps: int,
 ) -> MemoryReport:
+    """The report of a finished trace; `costs` are those of one step (the traced ones' mean)."""
     parameters = list(module.parameters())
     return MemoryReport(
         kind=kind,
@@ -214,4 +219,5 @@ def _report(
         inputs={key: tuple(value.shape) for key, value in batch.items() if isinstance(value, torch.Tensor)},
         seconds=time.perf_counter() - started,
         host_peak_bytes=tracker.host_peak,
+        costs=scaled_costs(counter.costs, 1 / steps),
     )
