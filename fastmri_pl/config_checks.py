@@ -10,7 +10,7 @@ import inspect
 import os
 import types
 import typing
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import PurePath
 from typing import Any
 
@@ -25,8 +25,13 @@ HYDRA_KEYS = frozenset({"_target_", "_partial_", "_convert_", "_recursive_", "_a
 GPU_ACCELERATORS = ("gpu", "cuda")
 
 
-def check_config_types(cfg: DictConfig, top_level: dict[str, Any] | None = None) -> None:
-    """Every `_target_` node's keys against its target's signature, and the top-level keys' annotations."""
+def check_config_types(
+    cfg: DictConfig,
+    top_level: dict[str, Any] | None = None,
+    nodes: dict[str, Callable[..., Any]] | None = None,
+) -> None:
+    """Every `_target_` node's keys against its target's signature, the top-level keys' annotations, and
+    the `nodes` (dotted key -> the class its mapping is passed to, as `hardware.levers`) that are maps."""
     plain = OmegaConf.to_container(cfg, resolve=True)
     for key, expected in (top_level or {}).items():
         value = plain.get(key)  # type: ignore[union-attr]
@@ -34,6 +39,10 @@ def check_config_types(cfg: DictConfig, top_level: dict[str, Any] | None = None)
             raise DataError(key, f"is {value!r} ({type(value).__name__}), expected {_describe(expected)}")
     for key, node in _target_nodes(plain, ""):
         _check_node(key, node)
+    for key, target in (nodes or {}).items():
+        node = OmegaConf.select(cfg, key)
+        if isinstance(node, DictConfig):
+            _check_against(key, OmegaConf.to_container(node, resolve=True), target, target.__name__)
 
 
 def check_hardware(cfg: DictConfig) -> None:
@@ -60,6 +69,10 @@ def _check_node(prefix: str, node: dict[str, Any]) -> None:
         target = get_object(str(node["_target_"]))
     except Exception as error:  # ImportError, AttributeError, ...: one message whatever the cause
         raise DataError(f"{prefix}._target_", f"cannot import {node['_target_']!r}: {error}") from error
+    _check_against(prefix, node, target, str(node["_target_"]))
+
+
+def _check_against(prefix: str, node: dict[str, Any], target: Callable[..., Any], name: str) -> None:
     try:
         parameters = inspect.signature(target).parameters
     except (TypeError, ValueError):  # builtins without a signature: nothing to check against
@@ -75,7 +88,7 @@ def _check_node(prefix: str, node: dict[str, Any]) -> None:
         if key not in parameters:
             if takes_any:
                 continue
-            raise DataError(f"{prefix}.{key}", f"is not a parameter of {node['_target_']}")
+            raise DataError(f"{prefix}.{key}", f"is not a parameter of {name}")
         if value is None and parameters[key].default is None:
             continue
         expected = hints.get(key, inspect.Parameter.empty)

@@ -10,6 +10,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from fastmri_pl.data.errors import DataError
 from fastmri_pl.models.levers import MemoryLevers
 from fastmri_pl.module import ReconModule
 
@@ -26,7 +27,10 @@ def build_levers(cfg: DictConfig) -> MemoryLevers:
         levers = auto_levers(cfg)
         rank_zero_info(f"hardware.levers=auto chose {levers}")
         return levers
-    return MemoryLevers(**OmegaConf.to_container(cfg.hardware.levers, resolve=True))
+    try:
+        return MemoryLevers(**OmegaConf.to_container(cfg.hardware.levers, resolve=True))
+    except (TypeError, ValueError) as error:  # an unknown lever or a value out of range: one line
+        raise DataError("hardware.levers", str(error)) from error
 
 
 def build_net(cfg: DictConfig) -> nn.Module:

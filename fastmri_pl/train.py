@@ -15,6 +15,7 @@ from fastmri_pl.config_checks import check_config_types, check_hardware
 from fastmri_pl.data.errors import DataError, exit_on_data_error
 from fastmri_pl.gpu_check import check_cuda_build
 from fastmri_pl.memory.oom import oom_message
+from fastmri_pl.models.levers import MemoryLevers
 from fastmri_pl.run_folder import check_output_folder, resolve_ckpt_path, run_folder_lock
 from fastmri_pl.run_summary import print_startup, print_summary
 from fastmri_pl.sweep.ddp import finish_ddp_job
@@ -28,12 +29,14 @@ TOP_LEVEL_TYPES = {
     "init_from": str | None,
     "optimized_metric": str,
 }
+# maps passed to a class as keyword arguments without a `_target_` (`levers: auto` is a string, not checked)
+NODE_TYPES = {"hardware.levers": MemoryLevers}
 
 
 def train(cfg: DictConfig) -> float | None:
     """Fits the model and returns `optimized_metric` of the best checkpoint (what Hydra sweepers optimise)."""
     print_startup(cfg)
-    check_config_types(cfg, TOP_LEVEL_TYPES)
+    check_config_types(cfg, TOP_LEVEL_TYPES, NODE_TYPES)
     check_hardware(cfg)
     check_cuda_build(cfg.hardware.accelerator)
     ckpt_path = resolve_ckpt_path(cfg.ckpt_path, cfg.paths.output_dir)

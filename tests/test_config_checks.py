@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from fastmri_pl import CONFIG_DIR
+from fastmri_pl import CONFIG_DIR, factory
 from fastmri_pl.config_checks import check_config_types
 from fastmri_pl.data.errors import DataError
-from fastmri_pl.train import TOP_LEVEL_TYPES, train
+from fastmri_pl.train import NODE_TYPES, TOP_LEVEL_TYPES, train
 
 GROUP_OPTIONS = [
     f"{group.name}={option.stem}"
@@ -22,7 +22,7 @@ GROUP_OPTIONS = [
 
 @pytest.mark.parametrize("option", GROUP_OPTIONS)
 def test_every_shipped_config_passes_the_checks(compose_config, option: str) -> None:
-    check_config_types(compose_config([option]), TOP_LEVEL_TYPES)
+    check_config_types(compose_config([option]), TOP_LEVEL_TYPES, NODE_TYPES)
 
 
 @pytest.mark.parametrize(
@@ -35,12 +35,22 @@ def test_every_shipped_config_passes_the_checks(compose_config, option: str) -> 
         ("+trainer.max_epoch=3", "trainer.max_epoch", "is not a parameter of lightning.pytorch.Trainer"),
         ("callbacks.throughput._target_=nowhere.Thing", "callbacks.throughput._target_", "cannot import"),
         ("seed=abc", "seed", "is 'abc' (str), expected int"),
+        ("hardware.levers.offload=maybe", "hardware.levers.offload", "is 'maybe' (str), expected bool"),
+        ("+hardware.levers.chunk=2", "hardware.levers.chunk", "is not a parameter of MemoryLevers"),
     ],
 )
 def test_wrong_config_value_names_the_key(compose_config, override: str, key: str, problem: str) -> None:
     with pytest.raises(DataError) as error:
-        check_config_types(compose_config(["model=varnet_small", override]), TOP_LEVEL_TYPES)
+        check_config_types(compose_config(["model=varnet_small", override]), TOP_LEVEL_TYPES, NODE_TYPES)
     assert error.value.path == key and problem in error.value.problem
+
+
+def test_lever_out_of_range_names_the_key(compose_config) -> None:
+    cfg = compose_config(["hardware.levers.checkpoint=sometimes"])
+    check_config_types(cfg, TOP_LEVEL_TYPES, NODE_TYPES)  # the type is right; the value is the levers' call
+    with pytest.raises(DataError, match="levers.checkpoint must be one of") as error:
+        factory.build_levers(cfg)
+    assert error.value.path == "hardware.levers"
 
 
 def test_gpu_profile_without_cuda_says_use_hardware_cpu(compose_config, monkeypatch, tmp_path) -> None:
