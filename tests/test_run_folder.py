@@ -2,7 +2,6 @@
 
 import json
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from fastmri_pl import run_folder
+from fastmri_pl import train as train_module
 from fastmri_pl.data.errors import DataError
 from fastmri_pl.run_folder import LOCK_FILE, acquire_lock, release_lock, run_folder_lock
 from fastmri_pl.train import train
@@ -48,23 +48,23 @@ def test_lock_of_a_dead_run_is_taken_over_and_released(tmp_path: Path) -> None:
     release_lock(folder)
 
 
-def test_cli_run_into_a_live_runs_folder_is_one_line_and_changes_nothing(
-    foreign_lock: Path, data_snu_root: Path
+def test_command_line_run_into_a_live_runs_folder_is_one_line_and_changes_nothing(
+    foreign_lock: Path, data_snu_root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
+    """`main` in process, as the command line runs it: the refusal comes before Hydra writes `.hydra/`."""
     (foreign_lock / ".hydra").mkdir()
     (foreign_lock / ".hydra" / "config.yaml").write_text("the live run's config\n")
     before = {p: p.read_bytes() for p in foreign_lock.rglob("*") if p.is_file()}
-    command = [
-        sys.executable,
-        "-m",
-        "fastmri_pl.train",
+    arguments = [
         "model=varnet_small",
         "logger=none",
         f"data.root={data_snu_root}",
         f"hydra.run.dir={foreign_lock}",
     ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 2, result.stderr[-2000:]
-    (line,) = result.stderr.strip().splitlines()
+    monkeypatch.setattr(sys, "argv", [train_module.__file__, *arguments])
+    with pytest.raises(SystemExit) as exit_info:
+        train_module.main()
+    assert exit_info.value.code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith(f"error: {foreign_lock.resolve() / LOCK_FILE}: another run (PID {os.getpid()} on ")
     assert {p: p.read_bytes() for p in foreign_lock.rglob("*") if p.is_file()} == before

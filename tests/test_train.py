@@ -82,7 +82,10 @@ def folder_contents(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_fresh_run_refuses_folder_with_checkpoints_and_changes_nothing(data_snu_root, tmp_path):
+def test_fresh_run_refuses_folder_with_checkpoints_and_changes_nothing(
+    data_snu_root, tmp_path, monkeypatch, capsys
+):
+    """`main` in process, as the command line runs it: the refusal comes before Hydra writes `.hydra/`."""
     checkpoints = tmp_path / "run" / "checkpoints"
     checkpoints.mkdir(parents=True)
     (checkpoints / "last.ckpt").write_bytes(b"precious")
@@ -90,15 +93,17 @@ def test_fresh_run_refuses_folder_with_checkpoints_and_changes_nothing(data_snu_
     for name in ("config.yaml", "hydra.yaml", "overrides.yaml"):
         (tmp_path / "run" / ".hydra" / name).write_text(f"the earlier run's {name}\n")
     before = folder_contents(tmp_path / "run")
-    result = run_train_cli(
+    arguments = [
         "model=varnet_small",
         "logger=none",
         f"data.root={data_snu_root}",
-        "data.synthetic=null",
         f"hydra.run.dir={tmp_path / 'run'}",
-    )
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
+    ]
+    monkeypatch.setattr(sys, "argv", [train_module.__file__, *arguments])
+    with pytest.raises(SystemExit) as exit_info:
+        train_module.main()
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
         f"error: {checkpoints}: already holds checkpoints; resume with ckpt_path=last or choose another "
         "hydra.run.dir"
     ]
