@@ -57,9 +57,12 @@ def acquire_lock(output_dir: str | Path) -> bool:
     folder = Path(output_dir).resolve()
     if folder in _held or rank_zero_only.rank != 0:
         return False
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_FILE
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:  # read-only or not ours: nothing could be saved there either
+        raise DataError(folder, f"cannot write in the run folder ({error.strerror})") from error
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -68,3 +68,10 @@ def test_command_line_run_into_a_live_runs_folder_is_one_line_and_changes_nothin
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith(f"error: {foreign_lock.resolve() / LOCK_FILE}: another run (PID {os.getpid()} on ")
     assert {p: p.read_bytes() for p in foreign_lock.rglob("*") if p.is_file()} == before
+
+
+def test_run_folder_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a folder")  # as unusable as a read-only folder, even for root
+    with pytest.raises(DataError, match=r"cannot write in the run folder \(Not a directory\)") as error:
+        acquire_lock(tmp_path / "file" / "run")
+    assert error.value.path == str(tmp_path / "file" / "run")
