@@ -1,7 +1,7 @@
 # Thin wrappers over `python -m ...`; every target installs what it needs into $(VENV) first. `make help` lists them.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# torch: chosen by `python -m fastmri_pl.torch_install` for the GPU nvidia-smi reports (CPU build without one);
+# torch: chosen by fastmri_pl/torch_install.py for the GPU nvidia-smi reports (CPU build without one);
 # TORCH_SPEC (a pip requirement) and TORCH_INDEX (an index URL) override its choice.
 TORCH_SPEC ?=
 TORCH_INDEX ?=
@@ -16,14 +16,14 @@ help:  ## this list
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
-	$(PY) -m fastmri_pl.torch_install $(TORCH_OVERRIDES)
+	$(PY) fastmri_pl/torch_install.py $(TORCH_OVERRIDES)
 	$(PY) -m pip install -q -e ".[dev,sweeps,slurm]"
 	touch $@
 
 install: $(VENV)/.installed  ## .venv with the torch build for this machine's GPU (or CPU), then the project
 
 torch-choice:  ## print the torch build `make install` would pick here, install nothing
-	python3 -m fastmri_pl.torch_install --dry-run $(TORCH_OVERRIDES)
+	python3 fastmri_pl/torch_install.py --dry-run $(TORCH_OVERRIDES)
 
 train: install  ## the quick start: small VarNet on the embedded synthetic data, CPU, a few minutes
 	$(PY) -m fastmri_pl.train experiment=quickstart $(ARGS)

@@ -1,10 +1,11 @@
-"""`python -m fastmri_pl.torch_install [--compute-cap X.Y] [--dry-run]`: the torch build for `make install`.
+"""`python3 fastmri_pl/torch_install.py [--compute-cap X.Y] [--dry-run]`: the torch build for `make install`.
 
 PyTorch's default CUDA builds (12.8 and later) carry kernels from compute capability 7.5 on; the CUDA 12.6
 builds are the last with Maxwell, Pascal and Volta kernels (sm_50, sm_60, sm_70), and torch 2.15 dropped
 CUDA 12.6. So a card below 7.5 (the challenge's GTX 1080 is 6.1) gets the newest torch below 2.15 from the
 CUDA 12.6 index, a newer card the default CUDA build, a machine without `nvidia-smi` the CPU build.
-`make install` runs this before torch exists, so it imports only the standard library.
+`make install` runs this file before torch or any other dependency exists, as a script (not `-m`, which would
+import the package and its dependencies first), so it imports only the standard library.
 """
 
 import argparse
@@ -107,9 +108,7 @@ def query_capability() -> Capability | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m fastmri_pl.torch_install", description=__doc__.split("\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="fastmri_pl/torch_install.py", description=__doc__.split("\n")[0])
     parser.add_argument("--compute-cap", help="X.Y, or 'none' for no GPU (default: ask nvidia-smi)")
     parser.add_argument("--spec", help="pip requirement to install instead (TORCH_SPEC)")
     parser.add_argument("--index-url", help="package index to install from instead (TORCH_INDEX)")
