@@ -26,6 +26,7 @@ SKIPPED = {
     r"^source \.venv/bin/activate": "the harness runs every command with this venv active",
     r"\bpip install\b": "installs packages",
     r"/path/to/": "needs the challenge's or fastMRI's real data",
+    r"\bIN\.(ckpt|pt)\b|OUT\.ckpt|=\.\.\.|\s\.\.\.$": "placeholders (IN.ckpt, ...) for the user's files",
     r"fastmri_pl\.train hardware=gtx1080": "trains on a CUDA GPU",
     r"hardware=ddp": "needs several CUDA GPUs",
     r"hardware=slurm": "needs a SLURM cluster",

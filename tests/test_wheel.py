@@ -15,7 +15,14 @@ import pytest
 from omegaconf import OmegaConf
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = ["fastmri-train", "fastmri-reconstruct", "fastmri-evaluate", "fastmri-memory", "fastmri-bench"]
+SCRIPTS = [
+    "fastmri-train",
+    "fastmri-reconstruct",
+    "fastmri-evaluate",
+    "fastmri-memory",
+    "fastmri-bench",
+    "fastmri-weights",
+]
 
 
 def run(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
