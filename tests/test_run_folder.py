@@ -2,6 +2,7 @@
 
 import json
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -75,3 +76,25 @@ def test_run_folder_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"cannot write in the run folder \(Not a directory\)") as error:
         acquire_lock(tmp_path / "file" / "run")
     assert error.value.path == str(tmp_path / "file" / "run")
+
+
+def test_lock_of_a_killed_run_is_taken_over(tmp_path: Path) -> None:
+    """A run killed with SIGKILL cleans nothing up; the kernel drops its lock, so the next run gets it."""
+    folder = tmp_path / "run"
+    folder.mkdir()
+    holder_code = (
+        "import fcntl, os, sys, time; d = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT);"
+        " fcntl.flock(d, fcntl.LOCK_EX); print('held', flush=True); time.sleep(120)"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", holder_code, str(folder / LOCK_FILE)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(DataError, match="another run"):
+            acquire_lock(folder)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert acquire_lock(folder)
+    release_lock(folder)
