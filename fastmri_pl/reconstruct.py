@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 from fastmri_pl import CONFIG_DIR
 from fastmri_pl.challenge.rules import ChallengeRules, load_rules
-from fastmri_pl.data.errors import exit_on_data_error
+from fastmri_pl.data.errors import DataError, exit_on_data_error
 from fastmri_pl.data.readers import index_volumes
 from fastmri_pl.data.synthetic import ensure_synthetic, synthetic_config
 from fastmri_pl.data.volumes import Volume
@@ -105,7 +105,7 @@ def reconstruct(cfg: DictConfig, console: Console | None = None) -> Reconstructi
                 )
                 forward: list[float] = []
                 shape = (volume.num_slices, *crop)
-                write_reconstruction(path, _advancing(slices, progress, task, forward), shape)
+                write_reconstruction(path, _advancing(slices, volume, progress, task, forward), shape)
                 seconds = time.perf_counter() - volume_start
                 kspace_shape = (volume.num_coils, volume.height, volume.width)
                 timings.volumes.append(
@@ -130,11 +130,23 @@ def reconstruct(cfg: DictConfig, console: Console | None = None) -> Reconstructi
 
 
 def _advancing(
-    slices: Iterator[tuple[torch.Tensor, float]], progress: Progress, task: TaskID, forward: list[float]
+    slices: Iterator[tuple[torch.Tensor, float]],
+    volume: Volume,
+    progress: Progress,
+    task: TaskID,
+    forward: list[float],
 ) -> Iterator[torch.Tensor]:
-    """Pass the images through, keeping each forward time and advancing the bar after each one is written."""
-    for image, seconds in slices:
+    """Pass the images through, keeping each forward time and advancing the bar after each one is written.
+
+    A NaN/Inf image stops the run (the volume's file is never completed): a diverged checkpoint would
+    otherwise fill a whole submission with NaN."""
+    for index, (image, seconds) in enumerate(slices):
         forward.append(seconds)
+        if not bool(torch.isfinite(image).all()):
+            raise DataError(
+                volume.kspace_path,
+                f"the model's reconstruction of slice {index} holds NaN or Inf (a diverged checkpoint?)",
+            )
         yield image
         progress.advance(task)
 

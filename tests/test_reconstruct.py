@@ -240,3 +240,27 @@ def test_a_volume_over_the_flag_is_counted(data_knee_root: Path, tmp_path: Path)
     summary = {"acc4": {}, "acc8": {}, "total": {}}
     add_timings(summary, run.timings, strict)
     assert [row["slow_volumes"] for row in summary.values()] == [1, 1, 2]
+
+
+def test_nan_reconstruction_stops_naming_file_and_slice(
+    data_snu_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A diverged (NaN) model must not fill a submission with NaN: the first NaN slice stops the run."""
+    real_load_net = inference.load_net
+
+    def diverged_net(cfg: DictConfig, device: torch.device) -> torch.nn.Module:
+        net = real_load_net(cfg, device)
+        forward = net.forward
+        net.forward = lambda *args: forward(*args) * float("nan")
+        return net
+
+    monkeypatch.setattr("fastmri_pl.reconstruct.load_net", diverged_net)
+    out = tmp_path / "out"
+    with pytest.raises(DataError) as error:
+        reconstruct(reconstruct_cfg(data_snu_root, out))
+    first = sorted((data_snu_root / "leaderboard").glob("acc*/kspace/*.h5"))[0]
+    assert (
+        str(error.value)
+        == f"{first}: the model's reconstruction of slice 0 holds NaN or Inf (a diverged checkpoint?)"
+    )
+    assert list(out.rglob("*.h5")) == [] and leftovers(out) == []
