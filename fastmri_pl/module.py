@@ -12,7 +12,7 @@ from fastmri_pl.models.zero_filled import ZeroFilled
 from fastmri_pl.mri.crop import center_crop
 from fastmri_pl.mri.foreground import snu_foreground_mask
 from fastmri_pl.mri.ssim import ssim
-from fastmri_pl.volume_metrics import VolumeMetrics
+from fastmri_pl.volume_metrics import SliceScores, VolumeMetrics
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., Any]
@@ -22,8 +22,9 @@ class ReconModule(L.LightningModule):
     """Wraps a network with its loss, optimiser, scheduler and per-volume validation metrics.
 
     Validation logs `val/ssim|psnr|nmse` (and per acceleration `..._acc4`) for the model and `val_zf/...` for
-    zero-filled, so every dashboard shows how far the model is above the baseline, and the SNU leaderboard
-    score `val/ssim_masked`, which a challenge run's checkpoint monitors.
+    zero-filled, so every dashboard shows how far the model is above the baseline, the SNU leaderboard
+    score `val/ssim_masked`, which a challenge run's checkpoint monitors, and `val/loss`; all at the end of
+    the epoch, from every validation slice counted once whatever the number of DDP ranks.
     """
 
     def __init__(
@@ -75,28 +76,33 @@ class ReconModule(L.LightningModule):
             self.zero_filled(batch["masked_kspace"], batch["mask"], batch["num_low_frequencies"]),
             target.shape[-2:],
         )
-        loss = self.loss_fn(prediction, target, max_value)
-        self.log("val/loss", loss, batch_size=target.shape[0], sync_dist=True)
+        losses = [
+            float(self.loss_fn(prediction[i : i + 1], target[i : i + 1], max_value[i : i + 1]))
+            for i in range(len(target))
+        ]
         foreground = snu_foreground_mask(target)
         for method, image in (("val", prediction), ("val_zf", zero_filled)):
             slice_ssim = ssim(image, target, max_value, reduction="none")
             masked_ssim = ssim(image * foreground, target * foreground, max_value, reduction="none")
             for i, fname in enumerate(batch["fname"]):
-                self.val_metrics.update(
-                    method,
-                    fname,
-                    float(batch["acceleration"][i]),
-                    float(max_value[i]),
-                    float(slice_ssim[i]),
-                    float(masked_ssim[i]),
+                scores = SliceScores.of(
                     image[i],
                     target[i],
+                    acceleration=float(batch["acceleration"][i]),
+                    max_value=float(max_value[i]),
+                    ssim=float(slice_ssim[i]),
+                    masked_ssim=float(masked_ssim[i]),
+                    loss=losses[i] if method == "val" else None,
                 )
+                self.val_metrics.update(method, fname, int(batch["slice_num"][i]), scores)
 
     def on_validation_epoch_end(self) -> None:
+        """Every metric, `val/loss` included, from the slices of all ranks, each slice once (see
+        `VolumeMetrics`); every rank then holds the same values, and "max" over ranks keeps them bit-exact
+        where a mean of copies could round."""
         self.val_metrics.sync()
         for name, value in self.val_metrics.compute().items():
-            self.log(name, value)  # identical on every rank after sync()
+            self.log(name, value, sync_dist=True, reduce_fx="max")
 
     def configure_optimizers(self) -> Any:
         if not self.has_trainable_parameters or self.optimizer_factory is None:

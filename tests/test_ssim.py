@@ -10,7 +10,7 @@ from torchmetrics.functional.image import structural_similarity_index_measure
 
 from fastmri_pl.mri.metrics import nmse, psnr
 from fastmri_pl.mri.ssim import SSIMLoss, ssim
-from fastmri_pl.volume_metrics import VolumeMetrics
+from fastmri_pl.volume_metrics import SliceScores, VolumeMetrics
 
 
 def structured_images(batch: int, height: int, width: int, seed: int = 0) -> torch.Tensor:
@@ -147,8 +147,26 @@ def test_metrics_of_a_nan_image_are_nan_never_inf() -> None:
     assert torch.isnan(psnr(target, nan_image, 1e-4)) and torch.isnan(nmse(target, nan_image))
     assert torch.isnan(ssim(nan_image[None], target[None], 1e-4))
     metrics = VolumeMetrics()
-    metrics.update("val", "a.h5", 4.0, 1e-4, float("nan"), float("nan"), nan_image, target)
-    metrics.update("val_zf", "a.h5", 4.0, 1e-4, 1.0, 1.0, target, target)
+    nan = float("nan")
+    metrics.update("val", "a.h5", 0, SliceScores.of(nan_image, target, 4.0, 1e-4, nan, nan, loss=nan))
+    metrics.update("val_zf", "a.h5", 0, SliceScores.of(target, target, 4.0, 1e-4, 1.0, 1.0))
     scores = metrics.compute()
-    assert all(math.isnan(scores[f"val/{name}"]) for name in ("psnr", "ssim", "nmse"))
+    assert all(math.isnan(scores[f"val/{name}"]) for name in ("psnr", "ssim", "nmse", "loss"))
     assert scores["val_zf/psnr"] == float("inf")
+
+
+def test_volume_metrics_count_a_repeated_slice_once_and_match_a_formula() -> None:
+    """A DDP padding repeat (same method, file and slice) replaces a slice, never adds one."""
+    target = structured_images(1, 16, 16)[0]
+    metrics = VolumeMetrics()
+    slices = [("a.h5", 0, 0.2), ("a.h5", 1, 0.4), ("b.h5", 0, 0.9)]  # file, slice, SSIM
+    for fname, index, value in [*slices, slices[0]]:  # the first slice again, as a padded rank sees it
+        metrics.update(
+            "val", fname, index, SliceScores.of(target, target, 4.0, 1.0, value, value, loss=1 - value)
+        )
+    scores = metrics.compute()
+    assert scores["val/volumes"] == 2
+    assert scores["val/ssim"] == pytest.approx(((0.2 + 0.4) / 2 + 0.9) / 2)  # mean over volumes
+    assert scores["val/ssim_masked"] == pytest.approx((0.2 + 0.4 + 0.9) / 3)  # mean over slices
+    assert scores["val/loss"] == pytest.approx(1 - (0.2 + 0.4 + 0.9) / 3)
+    assert metrics.volumes[("val", "a.h5")].slices == 2
