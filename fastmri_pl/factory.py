@@ -43,6 +43,7 @@ def build_module(cfg: DictConfig) -> ReconModule:
         optimizer=instantiate(cfg.model.optimizer) if cfg.model.get("optimizer") else None,
         scheduler=instantiate(cfg.model.scheduler) if cfg.model.get("scheduler") else None,
         loss=cfg.model.loss,
+        challenge=cfg.get("challenge"),
     )
 
 

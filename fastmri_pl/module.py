@@ -7,11 +7,12 @@ import lightning as L
 import torch
 from torch import nn
 
+from fastmri_pl.challenge.rules import load_rules
 from fastmri_pl.losses import build_loss
 from fastmri_pl.models.zero_filled import ZeroFilled
 from fastmri_pl.mri.crop import center_crop
-from fastmri_pl.mri.foreground import snu_foreground_mask
-from fastmri_pl.mri.ssim import ssim
+from fastmri_pl.mri.foreground import SNU_THRESHOLD, snu_foreground_mask
+from fastmri_pl.mri.ssim import foreground_ssim, ssim
 from fastmri_pl.volume_metrics import SliceScores, VolumeMetrics
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
@@ -24,7 +25,9 @@ class ReconModule(L.LightningModule):
     Validation logs `val/ssim|psnr|nmse` (and per acceleration `..._acc4`) for the model and `val_zf/...` for
     zero-filled, so every dashboard shows how far the model is above the baseline, the SNU leaderboard
     score `val/ssim_masked`, which a challenge run's checkpoint monitors, and `val/loss`; all at the end of
-    the epoch, from every validation slice counted once whatever the number of DDP ranks.
+    the epoch, from every validation slice counted once whatever the number of DDP ranks. `challenge` (a year;
+    None: threshold 5e-5 for every file) sets the leaderboard score's rule: the foreground threshold of each
+    file's anatomy and, for 2026, SSIM_full (slices whose mask is empty are left out, as the organisers do).
     """
 
     def __init__(
@@ -33,9 +36,11 @@ class ReconModule(L.LightningModule):
         optimizer: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
         loss: str = "ssim",
+        challenge: int | None = None,
     ) -> None:
         super().__init__()
         self.net = net
+        self.rules = None if challenge is None else load_rules(challenge)
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.loss_name = loss
@@ -80,10 +85,18 @@ class ReconModule(L.LightningModule):
             float(self.loss_fn(prediction[i : i + 1], target[i : i + 1], max_value[i : i + 1]))
             for i in range(len(target))
         ]
-        foreground = snu_foreground_mask(target)
+        thresholds = [
+            SNU_THRESHOLD if self.rules is None else self.rules.threshold(f) for f in batch["fname"]
+        ]
+        foreground = torch.stack(
+            [snu_foreground_mask(t, th) for t, th in zip(target, thresholds, strict=True)]
+        )
         for method, image in (("val", prediction), ("val_zf", zero_filled)):
             slice_ssim = ssim(image, target, max_value, reduction="none")
-            masked_ssim = ssim(image * foreground, target * foreground, max_value, reduction="none")
+            if self.rules is not None and self.rules.score == "full_bbox":
+                masked_ssim = foreground_ssim(image, target, foreground, max_value)
+            else:
+                masked_ssim = ssim(image * foreground, target * foreground, max_value, reduction="none")
             for i, fname in enumerate(batch["fname"]):
                 scores = SliceScores.of(
                     image[i],

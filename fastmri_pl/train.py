@@ -28,6 +28,7 @@ TOP_LEVEL_TYPES = {
     "ckpt_path": str | None,
     "init_from": str | None,
     "optimized_metric": str,
+    "challenge": int | None,
 }
 # maps passed to a class as keyword arguments without a `_target_` (`levers: auto` is a string, not checked)
 NODE_TYPES = {"hardware.levers": MemoryLevers}

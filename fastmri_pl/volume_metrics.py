@@ -65,6 +65,7 @@ class VolumeSums:
     slices: int = 0
     ssim_sum: float = 0.0
     masked_ssim_sum: float = 0.0
+    masked_slices: int = 0  # slices the leaderboard rule scores (2026 leaves out empty foreground masks: NaN)
     squared_error: float = 0.0
     squared_target: float = 0.0
     pixels: int = 0
@@ -74,7 +75,9 @@ class VolumeSums:
         self.max_value = max(self.max_value, scores.max_value)
         self.slices += 1
         self.ssim_sum += scores.ssim
-        self.masked_ssim_sum += scores.masked_ssim
+        if not math.isnan(scores.masked_ssim):
+            self.masked_ssim_sum += scores.masked_ssim
+            self.masked_slices += 1
         self.squared_error += scores.squared_error
         self.squared_target += scores.squared_target
         self.pixels += scores.pixels
@@ -133,7 +136,7 @@ class VolumeMetrics:
             groups[(method, "")].append(scores)
             groups[(method, f"_acc{sums.acceleration:g}")].append(scores)
             masked[method][sums.acceleration][0] += sums.masked_ssim_sum
-            masked[method][sums.acceleration][1] += sums.slices
+            masked[method][sums.acceleration][1] += sums.masked_slices
         result: dict[str, float] = {}
         for (method, suffix), rows in groups.items():
             for metric in ("ssim", "psnr", "nmse"):
@@ -141,7 +144,9 @@ class VolumeMetrics:
             if not suffix:
                 result[f"{method}/volumes"] = float(len(rows))
         for method, per_acceleration in masked.items():
-            means = {acc: total / count for acc, (total, count) in per_acceleration.items()}
+            means = {
+                acc: total / count if count else math.nan for acc, (total, count) in per_acceleration.items()
+            }
             for acc, mean in means.items():
                 result[f"{method}/ssim_masked_acc{acc:g}"] = mean
             result[f"{method}/ssim_masked"] = sum(means.values()) / len(means)

@@ -95,3 +95,46 @@ def test_each_challenge_loss_trains_a_step(
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in module.parameters())
     optimizer.step()
     assert any(not torch.equal(b, p) for b, p in zip(before, module.parameters(), strict=True))
+
+
+def train_2026(compose_config, root: Path, run_dir: Path, *overrides: str) -> dict[str, torch.Tensor]:
+    """Three steps of the 2026 recipe with a small VarNet; the weights of its last checkpoint."""
+    from fastmri_pl.train import train
+
+    cfg = compose_config(
+        [
+            "experiment=snu2026_promptmr",
+            "model=varnet_small",
+            "~model.net.no_use_ca",
+            "hardware=cpu",
+            "logger=csv",
+            f"data.root={root}",
+            "data.num_workers=0",
+            "trainer.max_epochs=1",
+            "+trainer.limit_train_batches=3",
+            "+trainer.limit_val_batches=2",
+            "callbacks.progress_bar=null",
+            "trainer.enable_model_summary=false",
+            "validate_best=false",
+            *overrides,
+        ],
+        output_dir=run_dir,
+    )
+    assert cfg.challenge == 2026 and cfg.trainer.deterministic is True and cfg.model.num_adj_slices == 3
+    train(cfg)
+    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert checkpoint["global_step"] == 3
+    return checkpoint["state_dict"]
+
+
+def test_snu2026_recipe_retrains_to_identical_weights(
+    compose_config, data_knee_root: Path, tmp_path: Path
+) -> None:
+    """The organisers re-train with the fixed seed and expect the same result: two runs, equal weights;
+    another seed gives other weights (so equality is not an untrained model's)."""
+    first = train_2026(compose_config, data_knee_root, tmp_path / "first")
+    second = train_2026(compose_config, data_knee_root, tmp_path / "second")
+    assert first.keys() == second.keys()
+    assert all(torch.equal(first[key], second[key]) for key in first)
+    other = train_2026(compose_config, data_knee_root, tmp_path / "other", "seed=431")
+    assert any(not torch.equal(first[key], other[key]) for key in first)

@@ -2,17 +2,20 @@
 independent implementation of that year's formula (scipy morphology, scikit-image SSIM)."""
 
 import json
+import math
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
+import torch
 from scipy import ndimage
 from skimage.metrics import structural_similarity
 
 from fastmri_pl.challenge.rules import load_rules
 from fastmri_pl.data.errors import DataError
 from fastmri_pl.evaluate import evaluate
+from fastmri_pl.volume_metrics import VolumeMetrics
 
 SIZE, SLICES = 96, 3
 SQUARE = np.ones((3, 3), dtype=bool)
@@ -183,3 +186,12 @@ def test_unknown_year_is_one_clear_error() -> None:
         DataError, match=r"challenge: no rules for year 2019 \(presets: 2023, 2024, 2025, 2026\)"
     ):
         load_rules(2019)
+
+
+def test_validation_score_leaves_out_slices_the_2026_rule_skips() -> None:
+    """`val/ssim_masked` under challenge=2026: a slice with an empty mask (NaN) counts in no mean."""
+    metrics = VolumeMetrics()
+    image = torch.ones(4, 4)
+    for fname, value in (("knee_acc4_1.h5", 0.5), ("knee_acc4_1.h5", math.nan), ("knee_acc4_2.h5", 0.8)):
+        metrics.update("val", fname, 4.0, 1.0, 0.9, value, image, image)
+    assert metrics.compute()["val/ssim_masked"] == pytest.approx(0.65)

@@ -22,7 +22,7 @@ from fastmri_pl.challenge.rules import ChallengeRules
 from fastmri_pl.evaluation.pairs import Volume, VolumePair
 from fastmri_pl.mri.foreground import snu_foreground_mask
 from fastmri_pl.mri.metrics import nmse, psnr
-from fastmri_pl.mri.ssim import ssim, ssim_map
+from fastmri_pl.mri.ssim import foreground_ssim, ssim
 
 METRICS = ("ssim", "psnr", "nmse")
 AGGREGATIONS = {"snu": "slices", "fastmri": "volumes"}
@@ -58,18 +58,6 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else math.nan
 
 
-def foreground_ssim(
-    recon: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, data_range: float
-) -> torch.Tensor:
-    """(S,) SSIM_full: the map of recon*m vs target*m weighted by m at window centres; NaN if m is empty."""
-    maps = ssim_map(recon * mask, target * mask, data_range, win_size=WIN_SIZE)
-    r = WIN_SIZE // 2
-    weights = mask[..., r : mask.shape[-2] - r, r : mask.shape[-1] - r].float()
-    total = weights.sum(dim=(-2, -1))
-    value = (maps * weights).sum(dim=(-2, -1)) / total.clamp_min(1.0)
-    return torch.where(total > 0, value, torch.full_like(value, math.nan))
-
-
 def box_ssim(volume: Volume, min_box: int) -> list[float]:
     """SSIM inside every lesion box of the volume's slices, boxes smaller than min_box on a side skipped."""
     slices, height, width = volume.target.shape
@@ -94,7 +82,7 @@ def slice_ssim(volume: Volume, layout: str, rules: ChallengeRules, target_path: 
         return ssim(recon, target, data_range=volume.max_value, reduction="none")
     mask = snu_foreground_mask(target, rules.threshold(target_path))
     if rules.score == "full_bbox":
-        return foreground_ssim(recon, target, mask, volume.max_value)
+        return foreground_ssim(recon, target, mask, volume.max_value, win_size=WIN_SIZE)
     return ssim(recon * mask, target * mask, data_range=volume.max_value, reduction="none")
 
 

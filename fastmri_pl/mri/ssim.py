@@ -84,6 +84,23 @@ def ssim(
     return per_image.mean() if reduction == "mean" else per_image
 
 
+def foreground_ssim(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    mask: torch.Tensor,
+    data_range: float | torch.Tensor,
+    win_size: int = 7,
+) -> torch.Tensor:
+    """(B,) SNU 2026 SSIM_full: the SSIM map of pred*m vs target*m averaged with the mask m at each window's
+    centre as weight, so air outside the mask counts for nothing; NaN where m is empty inside the border."""
+    maps = ssim_map(pred * mask, target * mask, data_range, win_size=win_size)
+    r = win_size // 2
+    weights = mask[..., r : mask.shape[-2] - r, r : mask.shape[-1] - r].float()
+    total = weights.sum(dim=(-2, -1))
+    value = (maps * weights).sum(dim=(-2, -1)) / total.clamp_min(1.0)
+    return torch.where(total > 0, value, torch.full_like(value, float("nan")))
+
+
 class SSIMLoss(nn.Module):
     """1 - mean SSIM, the PromptMR / E2E-VarNet training loss (data range = each volume's max)."""
 
