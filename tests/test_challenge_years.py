@@ -15,7 +15,7 @@ from skimage.metrics import structural_similarity
 from fastmri_pl.challenge.rules import load_rules
 from fastmri_pl.data.errors import DataError
 from fastmri_pl.evaluate import evaluate
-from fastmri_pl.volume_metrics import VolumeMetrics
+from fastmri_pl.volume_metrics import SliceScores, VolumeMetrics
 
 SIZE, SLICES = 96, 3
 SQUARE = np.ones((3, 3), dtype=bool)
@@ -192,6 +192,8 @@ def test_validation_score_leaves_out_slices_the_2026_rule_skips() -> None:
     """`val/ssim_masked` under challenge=2026: a slice with an empty mask (NaN) counts in no mean."""
     metrics = VolumeMetrics()
     image = torch.ones(4, 4)
-    for fname, value in (("knee_acc4_1.h5", 0.5), ("knee_acc4_1.h5", math.nan), ("knee_acc4_2.h5", 0.8)):
-        metrics.update("val", fname, 4.0, 1.0, 0.9, value, image, image)
+    slices = (("knee_acc4_1.h5", 0, 0.5), ("knee_acc4_1.h5", 1, math.nan), ("knee_acc4_2.h5", 0, 0.8))
+    for fname, index, value in slices:
+        scores = SliceScores.of(image, image, acceleration=4.0, max_value=1.0, ssim=0.9, masked_ssim=value)
+        metrics.update("val", fname, index, scores)
     assert metrics.compute()["val/ssim_masked"] == pytest.approx(0.65)
