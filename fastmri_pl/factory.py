@@ -10,6 +10,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from fastmri_pl.checkpoint_io import AtomicCheckpointIO
 from fastmri_pl.data.errors import DataError
 from fastmri_pl.models.levers import MemoryLevers
 from fastmri_pl.module import ReconModule
@@ -60,7 +61,10 @@ def build_callbacks(cfg: DictConfig, loggers: list[Logger]) -> list[L.Callback]:
 
 def build_loggers(cfg: DictConfig) -> list[Logger]:
     """The configured loggers. Checkpoints go to W&B as artifacts only when online and asked for: offline they
-    would pile up copies of every checkpoint beside the run's own files."""
+    would pile up copies of every checkpoint beside the run's own files. A `fast_dev_run` (`debug=fdr`) logs
+    nowhere: Lightning would only hide the loggers after W&B had started a run for it."""
+    if cfg.trainer.get("fast_dev_run"):
+        return []
     loggers = []
     for name, logger_cfg in (cfg.get("logger") or {}).items():
         if logger_cfg is None:
@@ -73,7 +77,9 @@ def build_loggers(cfg: DictConfig) -> list[Logger]:
 
 
 def build_trainer(cfg: DictConfig, callbacks: list[L.Callback], loggers: list[Logger]) -> L.Trainer:
-    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    """The configured Trainer; its checkpoints are written atomically (`AtomicCheckpointIO`)."""
+    plugins = [AtomicCheckpointIO()]
+    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=plugins)
 
 
 def resolved(cfg: DictConfig) -> dict[str, Any]:

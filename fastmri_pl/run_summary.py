@@ -26,9 +26,10 @@ def print_summary(cfg: DictConfig, trainer: L.Trainer, metrics: dict[str, float]
     console = Console()
     where = [("output folder", str(cfg.paths.output_dir))]
     callback = trainer.checkpoint_callback
-    if callback is not None and callback.best_model_path:
-        where.append(("best checkpoint", callback.best_model_path))
-        where.append(("last checkpoint", str(Path(callback.dirpath) / "last.ckpt")))
+    if callback is not None:
+        paths = {"best checkpoint": callback.best_model_path, "last checkpoint": callback.last_model_path}
+        # a failed or skipped save leaves nothing to name
+        where.extend((name, path) for name, path in paths.items() if path and Path(path).is_file())
     where.extend(_logger_locations(trainer))
     for name, location in where:  # whole paths, never cut to the terminal's width
         console.print(f"[bold]{name}:[/bold] {location}", soft_wrap=True, highlight=False)

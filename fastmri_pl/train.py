@@ -11,6 +11,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from fastmri_pl import CONFIG_DIR, factory
+from fastmri_pl.atomic import check_writable_folder
 from fastmri_pl.config_checks import check_config_types, check_hardware
 from fastmri_pl.data.errors import DataError, exit_on_data_error
 from fastmri_pl.gpu_check import check_cuda_build
@@ -47,6 +48,9 @@ def train(cfg: DictConfig) -> float | None:
 
 
 def _fit(cfg: DictConfig, ckpt_path: str | None) -> float | None:
+    checkpoints = (cfg.get("callbacks") or {}).get("model_checkpoint")
+    if checkpoints and not cfg.trainer.get("fast_dev_run"):  # a blocked or read-only folder: now, not later
+        check_writable_folder(checkpoints.dirpath)
     L.seed_everything(cfg.seed, workers=True)
     datamodule = factory.build_datamodule(cfg)
     module = factory.build_module(cfg)

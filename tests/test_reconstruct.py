@@ -1,6 +1,7 @@
 """`python -m fastmri_pl.reconstruct`: output layout, submission folders, refusals and crash safety."""
 
 import dataclasses
+import errno
 import json
 import shutil
 import subprocess
@@ -15,7 +16,8 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from fastmri_pl import CONFIG_DIR
+from fastmri_pl import CONFIG_DIR, atomic
+from fastmri_pl.atomic import WriteError
 from fastmri_pl.data.errors import DataError
 from fastmri_pl.data.readers import index_volumes
 from fastmri_pl.evaluate import add_timings, evaluate
@@ -138,6 +140,38 @@ def test_crash_mid_volume_leaves_no_half_written_file(
     assert [p.relative_to(out).as_posix() for p in out.rglob("*.h5")] == ["acc4/brain_test1.h5"]
     with h5py.File(out / "acc4/brain_test1.h5", "r") as f:
         assert np.isfinite(f["reconstruction"][()]).all() and f["reconstruction"][()].max() > 0
+
+
+def test_full_disk_on_overwrite_keeps_the_earlier_reconstructions(
+    data_snu_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HDF5 failing on a full disk crashed the interpreter when its objects were collected (a segfault with
+    overwrite=true); the file is now built in memory and its bytes written by `atomic.write_atomically`."""
+    out = tmp_path / "out"
+    first = reconstruct(reconstruct_cfg(data_snu_root, out))
+    before = {path: path.read_bytes() for path in first.files}
+    real_open = open
+
+    class FullDisk:
+        def __init__(self, name, mode):
+            self.file = real_open(name, mode)  # noqa: SIM115 (closed in __exit__)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *args):
+            self.file.close()
+
+        def write(self, data):
+            self.file.write(bytes(data)[: len(data) // 2])
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(atomic, "open", FullDisk, raising=False)
+    with pytest.raises(WriteError, match="No space left on device") as error:
+        reconstruct(reconstruct_cfg(data_snu_root, out, "overwrite=true"))
+    assert error.value.path == str(first.files[0])
+    assert {path: path.read_bytes() for path in first.files} == before
+    assert leftovers(out) == []
 
 
 def test_missing_mask_names_the_file(snu_copy: Path, tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ def test_fast_dev_run_trains_and_validates_every_model(model, compose_config, tr
     cfg = compose_config([*train_tiny_overrides, f"model={model}", "debug=fdr"], output_dir=tmp_path)
     best_ssim = train(cfg)
     assert best_ssim is not None and 0.0 < best_ssim <= 1.0
+    assert not list(tmp_path.rglob("*.ckpt")) and not (tmp_path / "csv").exists()  # the folder stays free
 
 
 def run_train_cli(*overrides: str) -> subprocess.CompletedProcess:
@@ -43,6 +44,7 @@ def test_cli_fast_dev_run_prints_model_and_zero_filled(data_snu_root, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "zero-filled" in result.stdout and "ssim" in result.stdout
     assert (tmp_path / "run" / ".hydra" / "config.yaml").is_file()
+    assert not list((tmp_path / "run").rglob("*.ckpt")) and not (tmp_path / "run" / "csv").exists()
 
 
 def test_varnet_small_beats_zero_filled(trained_run_dir):
@@ -190,6 +192,12 @@ def test_cuda_out_of_memory_ends_with_the_planner_advice(monkeypatch, capsys, tm
     assert "CUDA out of memory" in message and "8 GiB" in message
     assert "memory.plan=true" in message and "hardware=rtx4070" in message  # the planner and a bigger card
     assert "Traceback" not in message
+
+
+def test_fast_dev_run_starts_no_logger(compose_config, tmp_path):
+    """Lightning hides the loggers of a fast_dev_run only after W&B would have started a run for it."""
+    assert factory.build_loggers(compose_config(["logger=wandb", "debug=fdr"], output_dir=tmp_path)) == []
+    assert factory.build_loggers(compose_config(["logger=wandb"], output_dir=tmp_path)) != []
 
 
 def test_wandb_checkpoint_artifacts_only_online(compose_config, tmp_path, monkeypatch):

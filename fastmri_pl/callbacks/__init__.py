@@ -1,1 +1,2 @@
-"""Lightning callbacks selected by `fastmri_pl/conf/callbacks/*`: memory, images, throughput, NaN guards."""
+"""Lightning callbacks selected by `fastmri_pl/conf/callbacks/*`: checkpoints, memory, images, throughput,
+NaN guards."""

@@ -43,9 +43,20 @@ class MaskAugmentation:
 
 
 class MaskAugmentationEpoch(L.Callback):
-    """Hands the current epoch to the datamodule (`set_epoch`) so the augmentation probability can ramp."""
+    """Hands the current epoch to the datamodule (`set_epoch`) so the augmentation probability can ramp.
+
+    Also at the start of fitting: a run resumed mid-epoch gets no `on_train_epoch_start` for that epoch. The
+    training loader starts its workers at its first batch, after both hooks.
+    """
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._hand_over_epoch(trainer)
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._hand_over_epoch(trainer)
+
+    @staticmethod
+    def _hand_over_epoch(trainer: L.Trainer) -> None:
         set_epoch = getattr(trainer.datamodule, "set_epoch", None)
         if callable(set_epoch):
             set_epoch(trainer.current_epoch)

@@ -5,13 +5,14 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 from torch.utils.data import DataLoader
 
 from fastmri_pl.data.augment import MaskAugmentation
 from fastmri_pl.data.collate import collate
 from fastmri_pl.data.dataset import ReconDataset
 from fastmri_pl.data.readers import LAYOUTS, index_volumes
-from fastmri_pl.data.sampler import EpochShuffleSampler
+from fastmri_pl.data.sampler import EpochShuffleSampler, ResumableLoader
 from fastmri_pl.data.synthetic import ensure_synthetic, synthetic_config
 from fastmri_pl.data.transforms import MaskChooser
 from fastmri_pl.data.volumes import FileFilter
@@ -118,17 +119,16 @@ class ReconDataModule(L.LightningDataModule):
         if split not in self.datasets:
             self.setup({"train": "fit", "val": "validate", "test": "test"}[split])
         dataset = self.datasets[split]
-        sampler = None
-        if shuffle and not self._distributed:
-            sampler, shuffle = EpochShuffleSampler(len(dataset), self.seed), False
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            sampler=sampler,
-            collate_fn=collate,
-            **self.loader_options,
-        )
+        options = {"batch_size": self.batch_size, "collate_fn": collate, **self.loader_options}
+        if not shuffle:
+            return DataLoader(dataset, **options)
+        if self._distributed:
+            return DataLoader(dataset, shuffle=True, **options)
+        # its own generator: starting the loader's workers then draws nothing from the global RNG, whose state
+        # a resumed run restores (`callbacks.checkpoint.RunCheckpoint`)
+        generator = torch.Generator().manual_seed(self.seed)
+        sampler = EpochShuffleSampler(len(dataset), self.seed)
+        return ResumableLoader(dataset, sampler=sampler, generator=generator, **options)
 
     @property
     def _distributed(self) -> bool:
