@@ -48,9 +48,6 @@ def train(cfg: DictConfig) -> float | None:
 
 
 def _fit(cfg: DictConfig, ckpt_path: str | None) -> float | None:
-    checkpoints = (cfg.get("callbacks") or {}).get("model_checkpoint")
-    if checkpoints and not cfg.trainer.get("fast_dev_run"):  # a blocked or read-only folder: now, not later
-        check_writable_folder(checkpoints.dirpath)
     L.seed_everything(cfg.seed, workers=True)
     datamodule = factory.build_datamodule(cfg)
     module = factory.build_module(cfg)
@@ -60,6 +57,9 @@ def _fit(cfg: DictConfig, ckpt_path: str | None) -> float | None:
         load_net_weights(module.net, Path(ckpt_path))
     elif cfg.get("init_from"):  # weights only: fresh optimiser and scheduler, epoch 0
         load_net_weights(module.net, Path(cfg.init_from))
+    checkpoints = (cfg.get("callbacks") or {}).get("model_checkpoint")
+    if checkpoints and not cfg.trainer.get("fast_dev_run"):  # a blocked or read-only folder: now, not later
+        check_writable_folder(checkpoints.dirpath)
     loggers = factory.build_loggers(cfg)
     trainer = factory.build_trainer(cfg, factory.build_callbacks(cfg, loggers), loggers)
     for logger in loggers:
