@@ -88,8 +88,10 @@ def estimate_full(
     """Trace `steps` training steps and one inference pass of the whole configured model with `levers`.
 
     The first of several steps is stood in for by priming the optimizer (`trace_training_step(primed=True)`):
-    same peak, half the tracing time. Inference runs without autograd, so checkpointing and offload do not
-    change it: with an `inference_cache`, settings that differ only in those reuse one inference trace.
+    same peak, half the tracing time. A profile with `accumulate_grad_batches > 1` traces an accumulating step
+    (gradients alive through the backward, `trace_training_step(accumulate=True)`). Inference runs without
+    autograd, so checkpointing and offload do not change it: with an `inference_cache`, settings that differ
+    only in those reuse one inference trace.
     """
     run_cfg = with_levers(cfg, levers, **model_overrides)
     precision = str(cfg.hardware.precision)
@@ -99,6 +101,7 @@ def estimate_full(
         steps=max(1, steps - 1),
         precision=precision,
         primed=steps > 1,
+        accumulate=int(cfg.hardware.get("accumulate_grad_batches") or 1) > 1,
     )
     infer = inference_trace(cfg, shape, levers, inference_cache, model_overrides)
     return Estimate(

@@ -4,7 +4,9 @@ Everything (module, optimizer, batch) is built inside the tracker so that parame
 state and the batch are counted, under `FakeTensorMode` by default so that no memory is touched and a
 full-size model traces on a laptop. The step follows Lightning's automatic optimisation: forward (under the
 precision's autocast), zero_grad, backward, optimizer step — so the previous step's gradients are still alive
-during the next forward, as they are in a real `Trainer.fit`.
+during the next forward, as they are in a real `Trainer.fit`. With gradient accumulation Lightning zeroes only
+on the first micro-batch of a window: the traced step is the window's last one (no zero_grad, so the
+gradients stay alive through its backward, then the optimizer step).
 """
 
 import contextlib
@@ -43,12 +45,15 @@ def autocast_for(precision: str) -> contextlib.AbstractContextManager:
     Both mixed precisions use bf16 on CPU: fp16 has the same element size, and CPU autocast does not offer
     fp16 everywhere. CPU and CUDA autocast cast nearly the same op lists (convolutions and matmuls to 16 bit).
     The GradScaler of "16-mixed" is not emulated: it scales a scalar loss and unscales gradients in place.
+    The cast cache is off, as Lightning's `MixedPrecision.autocast_context_manager` has it: each use of a
+    weight casts it anew and the 16-bit copy dies with the op's saved tensors, instead of living until the
+    forward ends.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if precision == "32-true":
         return contextlib.nullcontext()
-    return torch.autocast("cpu", dtype=torch.bfloat16)
+    return torch.autocast("cpu", dtype=torch.bfloat16, cache_enabled=False)
 
 
 def first_optimizer(configured: Any) -> torch.optim.Optimizer:
@@ -88,6 +93,7 @@ def trace_training_step(
     top_k: int = 10,
     cuda_foreach: bool = True,
     primed: bool = False,
+    accumulate: bool = False,
 ) -> MemoryReport:
     """Run `steps` full training steps (two by default, so the optimizer state exists) and report memory.
 
@@ -96,6 +102,8 @@ def trace_training_step(
     primed: before the traced steps, give every parameter a zero gradient and take one optimizer step
     (phase "prime"), so that one traced step already holds what a second real step would: gradients and
     optimizer state. It halves the time of an estimate; the step's peak is the one of `steps + 1` unprimed.
+    accumulate: the profile accumulates gradients (`accumulate_grad_batches > 1`): no zero_grad before the
+    backward, as in every micro-batch of a window but the first.
     """
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
@@ -119,7 +127,8 @@ def trace_training_step(
             with tracker.phase("forward"), autocast:
                 loss = module.compute_loss(batch)
             with tracker.phase("backward"):
-                optimizer.zero_grad()
+                if not accumulate:
+                    optimizer.zero_grad()
                 loss.backward()
             with tracker.phase("optimizer"):
                 optimizer.step()
