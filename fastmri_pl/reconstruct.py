@@ -22,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 from fastmri_pl import CONFIG_DIR
 from fastmri_pl.challenge.rules import ChallengeRules, load_rules
+from fastmri_pl.conv_speed import set_cudnn_benchmark, to_memory_format
 from fastmri_pl.data.errors import DataError, exit_on_data_error
 from fastmri_pl.data.readers import index_volumes
 from fastmri_pl.data.synthetic import ensure_synthetic, synthetic_config
@@ -74,7 +75,8 @@ def reconstruct(cfg: DictConfig, console: Console | None = None) -> Reconstructi
     submission = submission_folders(rules if cfg.submission else None, list(volumes))
     output_dir = check_output_dir(cfg.output_dir, cfg.overwrite)
     device = inference_device(cfg)
-    net = load_net(cfg, device)
+    set_cudnn_benchmark(cfg.hardware)
+    net = to_memory_format(load_net(cfg, device), cfg.hardware)
     readout_crop = bool(cfg.data.get("readout_crop", False))
     console.print(
         f"model {type(net).__name__} on {device}, precision {cfg.hardware.precision}, "

@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 from fastmri_pl import CONFIG_DIR, factory
 from fastmri_pl.atomic import check_writable_folder
 from fastmri_pl.config_checks import check_config_types, check_hardware
+from fastmri_pl.conv_speed import to_memory_format
 from fastmri_pl.data.errors import DataError, exit_on_data_error
 from fastmri_pl.gpu_check import check_cuda_build
 from fastmri_pl.memory.oom import oom_message
@@ -50,7 +51,7 @@ def train(cfg: DictConfig) -> float | None:
 def _fit(cfg: DictConfig, ckpt_path: str | None) -> float | None:
     L.seed_everything(cfg.seed, workers=True)
     datamodule = factory.build_datamodule(cfg)
-    module = factory.build_module(cfg)
+    module = to_memory_format(factory.build_module(cfg), cfg.hardware)  # cuDNN autotuning: trainer.benchmark
     if ckpt_path is not None and cfg.get("init_from"):
         raise DataError("init_from", "and ckpt_path are both set: resume (ckpt_path) or start afresh")
     if ckpt_path is not None:  # one line for a garbage file or another model's checkpoint, before any work

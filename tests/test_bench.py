@@ -1,32 +1,60 @@
-"""`python -m fastmri_pl.bench` on CPU: one model x one profile x one step prints one row."""
+"""`python -m fastmri_pl.bench` on CPU: one model x one profile x one step prints one row, FLOPs and JSON."""
 
+import json
+from pathlib import Path
+
+import pytest
 from hydra import compose, initialize_config_dir
 
-from fastmri_pl.bench import cpu_precision, run
+from fastmri_pl.bench import achieved_tflops, cpu_precision, run, step_flops
+from fastmri_pl.memory.batch import BatchShape
 from fastmri_pl.memory.cli import CONFIG_DIR
+from fastmri_pl.memory.estimate import with_levers
+from fastmri_pl.models.levers import MemoryLevers
 
 
-def test_one_configuration_one_step_prints_a_row(capsys):
+def test_one_configuration_one_step_prints_a_row_and_writes_json(capsys, tmp_path: Path):
+    output = tmp_path / "bench.json"
     overrides = [
         "bench.models=[varnet_small]",
         "bench.profiles=[gtx1080]",
         "bench.steps=1",
         "bench.warmup=0",
         "bench.cpu_shape={coils: 2, height: 32, width: 32}",
+        f"bench.output={output}",
     ]
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        (row,) = run(compose("bench", overrides=overrides))
-    assert (row.model, row.profile, row.precision, row.peak_source) == (
-        "VarNet",
-        "gtx1080",
-        "bf16-mixed",
-        "estimated",
-    )
+        cfg = compose("bench", overrides=overrides)
+        (row,) = run(cfg)
+        with pytest.raises(SystemExit, match="bench.output .* exists"):
+            run(cfg)
+    assert (row.model, row.profile, row.precision, row.height) == ("VarNet", "gtx1080", "bf16-mixed", 32)
     assert row.levers == "level/s1/c16/off"
     assert row.params > 0 and row.step_seconds > 0 and row.relative_step > 0
     assert 0 < row.infer_peak_gib <= row.train_peak_gib
+    assert row.max_allocated_gib is None and row.max_reserved_gib is None  # no allocator on CPU
+    assert row.step_tflop > 0
+    assert row.achieved_tflops == pytest.approx(row.step_tflop / row.step_seconds, rel=2e-3)
     printed = capsys.readouterr().out
-    assert "CPU run" in printed and "VarNet" in printed and "relative_step" in printed
+    assert "CPU run" in printed and "achieved_tflops" in printed
+    assert "| cpu | VarNet | gtx1080 | bf16-mixed | level/s1/c16/off |" in printed
+    document = json.loads(output.read_text())
+    assert document["device"] == "cpu" and document["rows"][0]["step_tflop"] == row.step_tflop
+
+
+def test_step_flops_count_the_recompute_of_checkpointing():
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose("bench", overrides=["model=varnet_small"])
+    shape = BatchShape(coils=2, height=24, width=16, adj_slices=1)
+    plain = step_flops(with_levers(cfg, MemoryLevers()), shape)
+    checkpointed = step_flops(with_levers(cfg, MemoryLevers(checkpoint="cascade")), shape)
+    assert plain > 0 and checkpointed > plain  # the forward again inside the backward
+
+
+def test_achieved_tflops_is_flops_over_seconds():
+    assert achieved_tflops(3_000_000_000_000, 1.5) == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="positive"):
+        achieved_tflops(1, 0.0)
 
 
 def test_cpu_runs_fp16_profiles_as_bf16():
