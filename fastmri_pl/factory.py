@@ -63,7 +63,7 @@ def build_loggers(cfg: DictConfig) -> list[Logger]:
     """The configured loggers. Checkpoints go to W&B as artifacts only when online and asked for: offline they
     would pile up copies of every checkpoint beside the run's own files. A `fast_dev_run` (`debug=fdr`) logs
     nowhere: Lightning would only hide the loggers after W&B had started a run for it."""
-    if cfg.trainer.get("fast_dev_run"):
+    if (cfg.get("trainer") or {}).get("fast_dev_run"):  # evaluate's config has no trainer
         return []
     loggers = []
     for name, logger_cfg in (cfg.get("logger") or {}).items():

@@ -1,33 +1,22 @@
 """The files an evaluation leaves: metrics.json (the summary) and metrics_per_volume.csv, written atomically.
 
-Each file is written to a temporary file in the same folder and renamed over the target, so a reader (a
-sweep, a CI job) never sees half a file. A perfect reconstruction has infinite PSNR, which JSON cannot hold:
-non-finite values are written as null.
+Each file is written to a temporary file in the same folder, synced and renamed over the target
+(`fastmri_pl.atomic`), so a reader (a sweep, a CI job) never sees half a file and a full disk is one line. A
+perfect reconstruction has infinite PSNR, which JSON cannot hold: non-finite values are written as null.
 """
 
 import csv
 import io
 import json
 import math
-import os
 from pathlib import Path
 
+from fastmri_pl.atomic import write_atomically
 from fastmri_pl.evaluation.scoring import VolumeScore
 
 METRICS_JSON = "metrics.json"
 PER_VOLUME_CSV = "metrics_per_volume.csv"
 CSV_COLUMNS = ("acc", "file", "slices", "ssim", "psnr", "nmse")
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write text to path through a temporary sibling file (created with the usual umask) and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        temporary.write_text(text, newline="")
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def _finite_or_none(value: float | int) -> float | int | None:
@@ -42,7 +31,7 @@ def write_metrics_json(out_dir: Path, summary: dict[str, dict[str, float | int]]
         (group, {key: _finite_or_none(value) for key, value in row.items()}) for group, row in summary.items()
     )
     path = out_dir / METRICS_JSON
-    write_atomically(path, json.dumps(rows, indent=2, allow_nan=False) + "\n")
+    write_atomically(path, (json.dumps(rows, indent=2, allow_nan=False) + "\n").encode())
     return path
 
 
@@ -53,5 +42,5 @@ def write_per_volume_csv(out_dir: Path, scores: list[VolumeScore]) -> Path:
     for score in scores:
         writer.writerow([score.pair.group, score.pair.name, score.slices, score.ssim, score.psnr, score.nmse])
     path = out_dir / PER_VOLUME_CSV
-    write_atomically(path, buffer.getvalue())
+    write_atomically(path, buffer.getvalue().encode())
     return path
