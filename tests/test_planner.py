@@ -111,6 +111,9 @@ def test_composition_matches_the_full_trace_on_a_small_model():
     assert composed.method == "composed" and composed.params == full.params
     assert composed.train_peak == pytest.approx(full.train_peak, rel=0.01)
     assert composed.infer_peak == pytest.approx(full.infer_peak, rel=0.01)
+    # the allocator's segments (2 MiB small, 20 MiB large) make reserved a step function: within one step
+    assert full.train_reserved >= full.train_peak and composed.train_reserved >= composed.train_peak
+    assert abs(composed.train_reserved - full.train_reserved) <= 2 * 2**20
     for phase, nbytes in full.phases.items():
         assert composed.phases[phase] == pytest.approx(nbytes, rel=0.01), phase
     # VarNet also offloads its sensitivity chunks' inputs; the composition traces one: a bit less host

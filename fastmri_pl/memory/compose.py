@@ -124,6 +124,8 @@ def estimate_composed(cfg: DictConfig, shape: BatchShape, levers: MemoryLevers, 
         seconds=time.perf_counter() - started,
         train_costs=extrapolate_costs(one.train_costs, two.train_costs, more),
         infer_costs=extrapolate_costs(one.infer_costs, two.infer_costs, more),
+        train_reserved=extrapolate(one.train_reserved, two.train_reserved, more),
+        infer_reserved=extrapolate(one.infer_reserved, two.infer_reserved, more),
     )
 
 

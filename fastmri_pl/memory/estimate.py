@@ -25,6 +25,8 @@ class Estimate:
 
     method: "full" (every op traced) or "composed" (see `memory.compose`).
     train_costs / infer_costs: FLOPs and bytes of one training step / one inference pass of the batch.
+    train_reserved / infer_reserved: the peaks the CUDA caching allocator would reserve (`memory.allocator`);
+    0 where no allocation sequence was replayed (then `memory.card` takes the peak itself).
     """
 
     levers: MemoryLevers
@@ -40,6 +42,8 @@ class Estimate:
     reports: tuple[MemoryReport, ...] = field(default=(), compare=False, repr=False)
     train_costs: OpCosts = field(default_factory=OpCosts, compare=False, repr=False)
     infer_costs: OpCosts = field(default_factory=OpCosts, compare=False, repr=False)
+    train_reserved: int = 0
+    infer_reserved: int = 0
 
     def as_json(self) -> dict[str, Any]:
         """The JSON fields of `python -m fastmri_pl.memory` (GiB, rounded to MiB)."""
@@ -49,6 +53,8 @@ class Estimate:
             "params": self.params,
             "train_peak_gib": gib(self.train_peak),
             "infer_peak_gib": gib(self.infer_peak),
+            "train_reserved_gib": gib(self.train_reserved),
+            "infer_reserved_gib": gib(self.infer_reserved),
             "host_gib": gib(self.host_peak),
             "phases_gib": {name: gib(nbytes) for name, nbytes in self.phases.items()},
             "dominates_gib": {source: gib(nbytes) for source, nbytes in self.dominates},
@@ -117,6 +123,8 @@ def estimate_full(
         reports=(train, infer),
         train_costs=train.costs,
         infer_costs=infer.costs,
+        train_reserved=train.reserved_peak_bytes,
+        infer_reserved=infer.reserved_peak_bytes,
     )
 
 

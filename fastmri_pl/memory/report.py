@@ -24,7 +24,10 @@ class MemoryReport:
     peak: the overall peak with its largest storages; phases: the peak of each phase ("setup", "forward").
     resident: what stays live after the run (parameters, gradients, optimizer state, batch), by source.
     inputs: shape of every tensor of the batch; seconds: wall time of the trace on this machine.
-    host_peak_bytes: peak of what host offload (`save_on_cpu`) kept in host memory, not in `peak`.
+    host_peak_bytes: pinned host memory that host offload (`save_on_cpu`) kept, not in `peak` (power-of-two
+    blocks cached per size, `memory.allocator.PinnedHostCache`).
+    reserved_peak_bytes: the peak the CUDA caching allocator would reserve for the same allocations
+    (`memory.allocator.DeviceCacheReplay`): `peak` plus fragmentation.
     costs: FLOPs and bytes of the ops of one traced step or pass (`memory.opcost`), setup not included.
     """
 
@@ -39,6 +42,7 @@ class MemoryReport:
     inputs: dict[str, tuple[int, ...]] = field(default_factory=dict)
     seconds: float = 0.0
     host_peak_bytes: int = 0
+    reserved_peak_bytes: int = 0
     costs: OpCosts = field(default_factory=OpCosts, compare=False, repr=False)
 
     @property
@@ -56,7 +60,8 @@ class MemoryReport:
             f"{self.kind} peak {format_bytes(self.peak_bytes)} ({self.precision}, {mode}, traced in "
             f"{self.seconds:.1f} s); {self.parameters:,} parameters = {format_bytes(self.parameter_bytes)}; "
             f"resident after the run {format_bytes(self.resident_bytes)}; "
-            f"host (offload) peak {format_bytes(self.host_peak_bytes)}",
+            f"host (offload) peak {format_bytes(self.host_peak_bytes)}; "
+            f"reserved by the caching allocator {format_bytes(self.reserved_peak_bytes)}",
             "peak per phase: "
             + ", ".join(f"{name} {format_bytes(snap.nbytes)}" for name, snap in self.phases.items()),
             "at the peak, by source:",

@@ -228,5 +228,6 @@ def _report(
         inputs={key: tuple(value.shape) for key, value in batch.items() if isinstance(value, torch.Tensor)},
         seconds=time.perf_counter() - started,
         host_peak_bytes=tracker.host_peak,
+        reserved_peak_bytes=tracker.reserved_peak,
         costs=scaled_costs(counter.costs, 1 / steps),
     )

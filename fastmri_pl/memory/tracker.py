@@ -5,7 +5,9 @@ Counting each output's *storage* once (views and in-place results share it), rou
 caching allocator rounds a block, and dropping it when the storage dies (a weakref callback), gives the bytes
 a GPU would hold at every moment. It works on real CPU tensors and under `FakeTensorMode` (fake tensors still
 carry a storage object of the right size), so the estimate can be checked against real execution.
-Invisible by construction: kernel workspaces (cuDNN, cuFFT, cuBLAS) and allocator fragmentation.
+The same allocations and frees drive a replay of the caching allocator (`memory.allocator`): `reserved_peak`
+is what the card would hold with fragmentation, `host_peak` the pinned host memory in power-of-two blocks.
+Invisible by construction: kernel workspaces (cuDNN, cuFFT, cuBLAS), allowed for per profile (`memory.card`).
 """
 
 import dataclasses
@@ -20,6 +22,8 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
+
+from fastmri_pl.memory.allocator import DeviceCacheReplay, PinnedHostCache
 
 ALLOCATOR_ROUNDING = 512  # bytes; the CUDA caching allocator's smallest block and rounding step
 
@@ -103,7 +107,8 @@ class LiveStorageTracker(TorchDispatchMode):
         self.rounding = rounding
         self.live_bytes = 0
         self.host_bytes = 0
-        self.host_peak = 0
+        self.device_cache = DeviceCacheReplay()
+        self.host_cache = PinnedHostCache()
         self._live: dict[int, _Entry] = {}
         self._host: dict[int, _Entry] = {}
         self._host_depth = 0
@@ -124,6 +129,16 @@ class LiveStorageTracker(TorchDispatchMode):
     def phase_peaks(self) -> dict[str, PeakSnapshot]:
         """Peak per phase name; a name entered several times keeps its highest peak."""
         return {name: self._summary(self._settled(watch)) for name, watch in self._phases.items()}
+
+    @property
+    def reserved_peak(self) -> int:
+        """The most bytes the caching allocator would have held in segments (allocated + fragmentation)."""
+        return self.device_cache.peak_reserved
+
+    @property
+    def host_peak(self) -> int:
+        """Pinned host bytes the caching host allocator would hold: power-of-two blocks, kept per size."""
+        return self.host_cache.reserved
 
     def snapshot(self) -> PeakSnapshot:
         """The live storages now, summarised like a peak (largest ones, bytes per source)."""
@@ -200,7 +215,7 @@ class LiveStorageTracker(TorchDispatchMode):
         entry = self._live.get(key)
         if entry is not None:
             if storage.nbytes() != entry.raw_nbytes:
-                self._resize(entry, storage.nbytes())
+                self._resize(key, entry, storage.nbytes())
             return
         if not may_allocate or key in self._host:
             return
@@ -211,6 +226,7 @@ class LiveStorageTracker(TorchDispatchMode):
         record = self._record(func, tensor, round_up(raw, self.rounding))
         ref = weakref.ref(storage, functools.partial(self._release, key))
         self._live[key] = _Entry(record, raw, ref)
+        self.device_cache.malloc(key, raw)
         self.live_bytes += record.nbytes
         self._raise_peaks()
 
@@ -218,10 +234,9 @@ class LiveStorageTracker(TorchDispatchMode):
         if key in self._host:
             return
         raw = storage.nbytes()
-        record = self._record(func, tensor, raw, role="host")  # host memory: pinned pages, no 512 B blocks
+        record = self._record(func, tensor, self.host_cache.allocate(raw), role="host")
         self._host[key] = _Entry(record, raw, weakref.ref(storage, functools.partial(self._release, key)))
-        self.host_bytes += raw
-        self.host_peak = max(self.host_peak, self.host_bytes)
+        self.host_bytes += record.nbytes
 
     def _record(self, func, tensor: torch.Tensor, nbytes: int, role: str = "") -> TensorRecord:
         """A new storage: the op, shape and dtype that made it, and the module and phase it was made in."""
@@ -235,9 +250,10 @@ class LiveStorageTracker(TorchDispatchMode):
             role=role,
         )
 
-    def _resize(self, entry: _Entry, raw: int) -> None:
+    def _resize(self, key: int, entry: _Entry, raw: int) -> None:
         new_bytes = round_up(raw, self.rounding)
         self._settle_all()
+        self.device_cache.malloc(key, raw)
         self.live_bytes += new_bytes - entry.record.nbytes
         entry.raw_nbytes = raw
         entry.record = dataclasses.replace(entry.record, nbytes=new_bytes)
@@ -246,11 +262,14 @@ class LiveStorageTracker(TorchDispatchMode):
     def _release(self, key: int, _ref: weakref.ref) -> None:
         """Weakref callback: the storage died; its bytes leave the live total after any pending snapshot."""
         if key in self._host:
-            self.host_bytes -= self._host.pop(key).record.nbytes
+            size = self._host.pop(key).record.nbytes
+            self.host_bytes -= size
+            self.host_cache.release(size)
             return
         if key not in self._live:
             return
         self._settle_all()
+        self.device_cache.free(key)
         self.live_bytes -= self._live.pop(key).record.nbytes
 
     # -- peaks --------------------------------------------------------------------------------------------
