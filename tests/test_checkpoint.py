@@ -14,7 +14,7 @@ from fastmri_pl import atomic
 from fastmri_pl.atomic import WriteError, check_writable_folder, write_atomically
 from fastmri_pl.callbacks.checkpoint import RunCheckpoint
 from fastmri_pl.checkpoint_io import AtomicCheckpointIO
-from fastmri_pl.data.sampler import EpochShuffleSampler, ResumableLoader
+from fastmri_pl.data.sampler import EpochShuffleSampler, ResumableLoader, ShardedEpochSampler
 
 SAMPLES = 8
 
@@ -162,6 +162,26 @@ def test_loader_state_counts_the_batches_handed_out():
     assert [int(x) for batch in fresh for x in batch[:, 0]] == order[3:]
     fresh_sampler.set_epoch(3)  # the next epoch starts from its beginning
     assert len([x for batch in fresh for x in batch[:, 0]]) == SAMPLES
+
+
+def test_ddp_shares_resume_where_rank_zero_stopped():
+    """Two ranks split the single-process permutation; a loader state taken on rank 0 after one batch makes
+    each rank skip that many samples of its own share."""
+    ranks = [ShardedEpochSampler(Numbers(), num_replicas=2, rank=r, seed=1) for r in range(2)]
+    single = EpochShuffleSampler(SAMPLES, seed=1)
+    for sampler in (*ranks, single):
+        sampler.set_epoch(2)
+    shares = [list(sampler) for sampler in ranks]
+    assert sorted(shares[0] + shares[1]) == list(range(SAMPLES)) and shares[0] == list(single)[0::2]
+    loader = ResumableLoader(Numbers(), batch_size=2, sampler=ranks[0])
+    next(iter(loader))
+    state = loader.state_dict()
+    assert state == {"epoch": 2, "start": 2}
+    for rank, share in enumerate(shares):
+        resumed = ShardedEpochSampler(Numbers(), num_replicas=2, rank=rank, seed=1)
+        ResumableLoader(Numbers(), batch_size=2, sampler=resumed).load_state_dict(state)
+        resumed.set_epoch(2)
+        assert list(resumed) == share[2:]
 
 
 def test_failed_write_keeps_the_earlier_file_and_names_the_cause(tmp_path, monkeypatch):

@@ -12,7 +12,7 @@ from fastmri_pl.data.augment import MaskAugmentation
 from fastmri_pl.data.collate import collate
 from fastmri_pl.data.dataset import ReconDataset
 from fastmri_pl.data.readers import LAYOUTS, index_volumes
-from fastmri_pl.data.sampler import EpochShuffleSampler, ResumableLoader
+from fastmri_pl.data.sampler import EpochShuffleSampler, ResumableLoader, ShardedEpochSampler
 from fastmri_pl.data.synthetic import ensure_synthetic, synthetic_config
 from fastmri_pl.data.transforms import MaskChooser
 from fastmri_pl.data.volumes import FileFilter
@@ -122,17 +122,19 @@ class ReconDataModule(L.LightningDataModule):
         options = {"batch_size": self.batch_size, "collate_fn": collate, **self.loader_options}
         if not shuffle:
             return DataLoader(dataset, **options)
-        if self._distributed:
-            return DataLoader(dataset, shuffle=True, **options)
         # its own generator: starting the loader's workers then draws nothing from the global RNG, whose state
         # a resumed run restores (`callbacks.checkpoint.RunCheckpoint`)
         generator = torch.Generator().manual_seed(self.seed)
-        sampler = EpochShuffleSampler(len(dataset), self.seed)
+        if self._distributed:
+            ranks, rank = self.trainer.world_size, self.trainer.global_rank
+            sampler = ShardedEpochSampler(dataset, num_replicas=ranks, rank=rank, seed=self.seed)
+        else:
+            sampler = EpochShuffleSampler(len(dataset), self.seed)
         return ResumableLoader(dataset, sampler=sampler, generator=generator, **options)
 
     @property
     def _distributed(self) -> bool:
-        """Under DDP Lightning swaps in its own seeded DistributedSampler for a plain shuffling loader."""
+        """Under DDP each rank trains on its share (`ShardedEpochSampler`); Lightning shards validation."""
         return self.trainer is not None and self.trainer.world_size > 1
 
     def train_dataloader(self) -> DataLoader:

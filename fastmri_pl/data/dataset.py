@@ -1,4 +1,4 @@
-"""A map-style dataset of (volume, slice) samples, so Lightning's DistributedSampler splits it under DDP."""
+"""A map-style dataset of (volume, slice) samples, so a DistributedSampler splits it under DDP."""
 
 from typing import Any
 

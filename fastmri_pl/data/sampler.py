@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 
 class EpochShuffleSampler(Sampler[int]):
@@ -14,8 +14,7 @@ class EpochShuffleSampler(Sampler[int]):
     The default RandomSampler draws from the global RNG, whose state a checkpoint does not hold, so a run
     resumed after epoch k would visit epoch k+1's slices in another order than the uninterrupted run.
     `start` skips the samples of `epoch` a mid-epoch checkpoint had already trained on; another epoch starts
-    from its first sample. (Under DDP Lightning's DistributedSampler does the same job and this sampler is not
-    used.)
+    from its first sample. (Under DDP `ShardedEpochSampler` does the same per rank.)
     """
 
     def __init__(self, length: int, seed: int = 0) -> None:
@@ -43,6 +42,32 @@ class EpochShuffleSampler(Sampler[int]):
         self.epoch, self.start = int(state["epoch"]), int(state["start"])
 
 
+class ShardedEpochSampler(DistributedSampler):
+    """DDP's sampler (each rank its share of the `seed + epoch` permutation, as Lightning's own would draw)
+    with `start`: the samples of this rank's share a mid-epoch checkpoint had already trained on. Every rank
+    trains on as many batches as rank 0, whose loader state the checkpoint holds, so one count serves all.
+    Being a `DistributedSampler`, Lightning leaves it in place instead of injecting its own."""
+
+    start = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        if epoch != self.epoch:
+            self.start = 0
+        super().set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(list(super().__iter__())[self.start :])
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "start": self.start}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.epoch, self.start = int(state["epoch"]), int(state["start"])
+
+
+RESUMABLE_SAMPLERS = (EpochShuffleSampler, ShardedEpochSampler)
+
+
 class ResumableLoader(DataLoader):
     """A DataLoader whose `state_dict` says how far into the epoch training got.
 
@@ -51,7 +76,7 @@ class ResumableLoader(DataLoader):
     state is (epoch, samples already trained on), so the resumed epoch continues with the next unseen batch.
     Batches are counted as this process receives them, which is as Lightning trains on them, however far the
     workers have read ahead. `len` stays the whole epoch's, as Lightning expects of a resumed loader.
-    With another sampler (Lightning's, under DDP or `overfit_batches`) the state is empty.
+    With another sampler (Lightning's, under `overfit_batches`) the state is empty.
     """
 
     _batches_seen = 0
@@ -63,11 +88,11 @@ class ResumableLoader(DataLoader):
             yield batch
 
     def state_dict(self) -> dict[str, int]:
-        if not isinstance(self.sampler, EpochShuffleSampler):
+        if not isinstance(self.sampler, RESUMABLE_SAMPLERS):
             return {}
         position = self.sampler.start + self._batches_seen * (self.batch_size or 1)
         return {"epoch": self.sampler.epoch, "start": min(position, len(self.sampler))}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
-        if state and isinstance(self.sampler, EpochShuffleSampler):
+        if state and isinstance(self.sampler, RESUMABLE_SAMPLERS):
             self.sampler.load_state_dict(state)
