@@ -23,6 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from fastmri_pl import CONFIG_DIR
 from fastmri_pl.challenge.rules import ChallengeRules, load_rules
 from fastmri_pl.conv_speed import set_cudnn_benchmark, to_memory_format
+from fastmri_pl.data.coil_compression import VolumeCompression
 from fastmri_pl.data.errors import DataError, exit_on_data_error
 from fastmri_pl.data.readers import index_volumes
 from fastmri_pl.data.synthetic import ensure_synthetic, synthetic_config
@@ -78,6 +79,7 @@ def reconstruct(cfg: DictConfig, console: Console | None = None) -> Reconstructi
     set_cudnn_benchmark(cfg.hardware)
     net = to_memory_format(load_net(cfg, device), cfg.hardware)
     readout_crop = bool(cfg.data.get("readout_crop", False))
+    compression = VolumeCompression(cfg.data.virtual_coils) if cfg.data.get("virtual_coils") else None
     console.print(
         f"model {type(net).__name__} on {device}, precision {cfg.hardware.precision}, "
         f"readout crop {'on' if readout_crop else 'off'}"
@@ -104,6 +106,7 @@ def reconstruct(cfg: DictConfig, console: Console | None = None) -> Reconstructi
                     rules.warmup_slices,
                     readout_crop,
                     bool(cfg.sens_maps_once),
+                    compression.matrix(volume) if compression else None,
                 )
                 forward: list[float] = []
                 shape = (volume.num_slices, *crop)

@@ -52,20 +52,30 @@ def test_trained_model_beats_zero_filled_on_the_leaderboard(
     assert written["acc4"]["slices"] == written["acc8"]["slices"] > 0
 
 
-def test_reconstruct_refuses_a_readout_crop_other_than_the_trainings(
-    compose_config, data_learnable_root: Path, trained_checkpoint: Path, tmp_path: Path
+@pytest.mark.parametrize(
+    ("override", "trained"),
+    [
+        ("data.readout_crop=false", "data.readout_crop=true"),
+        ("data.virtual_coils=2", "data.virtual_coils=null"),
+    ],
+)
+def test_reconstruct_refuses_data_settings_other_than_the_trainings(
+    compose_config,
+    data_learnable_root: Path,
+    trained_checkpoint: Path,
+    tmp_path: Path,
+    override: str,
+    trained: str,
 ) -> None:
     overrides = [
         f"data.root={data_learnable_root}",
         f"output_dir={tmp_path / 'out'}",
         "model=varnet_small",
         f"ckpt_path={trained_checkpoint}",
-        "data.readout_crop=false",
+        override,
     ]
     cfg = compose_config(overrides, output_dir=tmp_path, config_name="reconstruct")
-    with pytest.raises(
-        DataError, match=r"trained with data.readout_crop=true; reconstruct with data.readout_crop=true"
-    ):
+    with pytest.raises(DataError, match=rf"trained with {trained}; reconstruct with {trained}"):
         reconstruct(cfg)
 
 

@@ -29,6 +29,7 @@ class ReconDataModule(L.LightningDataModule):
     synthetic: `synthetic_config` keys (plus `preset`); when given, `prepare_data` generates `root` once.
     readout_crop: k-space cropped along the readout to the target's height (exact where the target is the
     image's centre crop: SNU, synthetic); the network then works on half the rows at the SNU shape.
+    virtual_coils: N -> every volume compressed to N virtual coils (SVD per volume; approximate); None: off.
     """
 
     def __init__(
@@ -50,6 +51,7 @@ class ReconDataModule(L.LightningDataModule):
         synthetic: Mapping[str, Any] | None = None,
         seed: int = 0,
         readout_crop: bool = False,
+        virtual_coils: int | None = None,
     ) -> None:
         super().__init__()
         if layout not in LAYOUTS:
@@ -62,6 +64,7 @@ class ReconDataModule(L.LightningDataModule):
         self.batch_size = batch_size
         self.seed = seed
         self.readout_crop = readout_crop
+        self.virtual_coils = virtual_coils
         self.loader_options = {
             "num_workers": num_workers,
             "pin_memory": pin_memory,
@@ -107,6 +110,7 @@ class ReconDataModule(L.LightningDataModule):
             random_masks=training,
             seed=self.seed,
             readout_crop=self.readout_crop,
+            virtual_coils=self.virtual_coils,
         )
 
     def set_epoch(self, epoch: int) -> None:

@@ -5,6 +5,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
+from fastmri_pl.data.coil_compression import VolumeCompression
 from fastmri_pl.data.transforms import MaskChooser, adjacent_slice_indices, build_sample
 from fastmri_pl.data.volumes import Volume, read_kspace_slices, read_target
 from fastmri_pl.mri.masks import stable_seed
@@ -15,7 +16,7 @@ class ReconDataset(Dataset):
 
     Files are opened per sample, so workers never share an HDF5 handle. The epoch lives in a shared-memory
     tensor: `set_epoch` in the main process is seen by worker processes, persistent ones included.
-    `readout_crop`: see `transforms.build_sample`.
+    `readout_crop`: see `transforms.build_sample`; `virtual_coils`: see `data.coil_compression`.
     """
 
     def __init__(
@@ -26,6 +27,7 @@ class ReconDataset(Dataset):
         random_masks: bool = False,
         seed: int = 0,
         readout_crop: bool = False,
+        virtual_coils: int | None = None,
     ) -> None:
         adjacent_slice_indices(0, 1, num_adj_slices)  # validates num_adj_slices early
         self.volumes = volumes
@@ -34,6 +36,7 @@ class ReconDataset(Dataset):
         self.random_masks = random_masks
         self.seed = seed
         self.readout_crop = readout_crop
+        self.compression = VolumeCompression(virtual_coils) if virtual_coils else None
         self.samples = [(v, s) for v, volume in enumerate(volumes) for s in range(volume.num_slices)]
         self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
 
@@ -57,4 +60,5 @@ class ReconDataset(Dataset):
         indices = adjacent_slice_indices(slice_num, volume.num_slices, self.num_adj_slices)
         kspace = read_kspace_slices(volume, indices)
         target = read_target(volume, slice_num)
-        return build_sample(kspace, chosen, target, volume, slice_num, self.readout_crop)
+        matrix = self.compression.matrix(volume) if self.compression else None
+        return build_sample(kspace, chosen, target, volume, slice_num, self.readout_crop, matrix)

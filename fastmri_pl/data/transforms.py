@@ -11,6 +11,7 @@ import torch
 
 from fastmri_pl.data.augment import MaskAugmentation
 from fastmri_pl.data.volumes import Volume, read_mask
+from fastmri_pl.mri.coil_compression import compress_coils
 from fastmri_pl.mri.masks import MaskFunc, SampledMask, check_acs_rule, num_low_frequencies, stable_seed
 from fastmri_pl.mri.readout import crop_readout
 
@@ -74,11 +75,13 @@ def build_sample(
     volume: Volume,
     slice_num: int,
     readout_crop: bool = False,
+    coil_matrix: torch.Tensor | None = None,
 ) -> dict[str, Any]:
     """One sample: (S, C, H, W) k-space masked in place and flattened to (S*C, H, W), with its metadata.
 
     readout_crop: crop the k-space's readout axis to the target's height (`mri.readout.crop_readout`), so the
     network works on the target's field of view only; exact, since the target is the image's centre crop.
+    coil_matrix: (N, C) coil compression of the volume (`data.coil_compression`): N virtual coils per slice.
     """
     mask = chosen.mask
     slices, coils, height, width = kspace.shape
@@ -87,6 +90,9 @@ def build_sample(
     if readout_crop:  # indexing refused targets larger than the k-space image
         masked = crop_readout(masked, target.shape[0])
         height = target.shape[0]
+    if coil_matrix is not None:
+        masked = compress_coils(masked, coil_matrix)
+        coils = coil_matrix.shape[0]
     return {
         "masked_kspace": masked.reshape(slices * coils, height, width),
         "mask": mask.to(torch.float32).reshape(1, 1, width),

@@ -21,6 +21,7 @@ from fastmri_pl import factory
 from fastmri_pl.data.errors import DataError
 from fastmri_pl.data.transforms import adjacent_slice_indices
 from fastmri_pl.data.volumes import Volume, read_kspace_slices, read_mask
+from fastmri_pl.mri.coil_compression import compress_coils
 from fastmri_pl.mri.crop import center_crop
 from fastmri_pl.mri.masks import num_low_frequencies
 from fastmri_pl.mri.readout import crop_readout
@@ -52,20 +53,25 @@ def load_net(cfg: DictConfig, device: torch.device) -> nn.Module:
         if cfg.ckpt_path is None:
             raise DataError("ckpt_path", "this model has weights: pass ckpt_path=<Lightning .ckpt file>")
         checkpoint = load_net_weights(net, Path(cfg.ckpt_path))
-        _check_readout_crop(checkpoint, Path(cfg.ckpt_path), bool(cfg.data.get("readout_crop", False)))
+        _check_data_settings(checkpoint, Path(cfg.ckpt_path), cfg.data)
     return net.to(device).eval()
 
 
-def _check_readout_crop(checkpoint: dict, ckpt_path: Path, readout_crop: bool) -> None:
-    """A network sees the field of view it was trained on: refuse a `data.readout_crop` that differs from the
-    training run's (checkpoints from before the setting existed were trained on the full readout)."""
-    trained = bool((checkpoint.get("datamodule_hyper_parameters") or {}).get("readout_crop", False))
-    if trained != readout_crop:
-        setting = str(trained).lower()
-        raise DataError(
-            ckpt_path,
-            f"was trained with data.readout_crop={setting}; reconstruct with data.readout_crop={setting}",
-        )
+DATA_SETTINGS = {"readout_crop": False, "virtual_coils": None}
+
+
+def _check_data_settings(checkpoint: dict, ckpt_path: Path, data: DictConfig) -> None:
+    """A network sees the k-space it was trained on: refuse a `data.readout_crop` (field of view) or
+    `data.virtual_coils` that differs from the training run's (checkpoints from before a setting existed were
+    trained with its default, off)."""
+    trained = checkpoint.get("datamodule_hyper_parameters") or {}
+    for key, default in DATA_SETTINGS.items():
+        was, asked = trained.get(key, default), data.get(key, default)
+        if was != asked:
+            setting = "null" if was is None else str(was).lower()
+            raise DataError(
+                ckpt_path, f"was trained with data.{key}={setting}; reconstruct with data.{key}={setting}"
+            )
 
 
 def crop_size(cfg: DictConfig, volume: Volume) -> tuple[int, int]:
@@ -118,6 +124,7 @@ def reconstruct_volume(
     warmup_slices: int = 0,
     readout_crop: bool = False,
     maps_once: bool = True,
+    coil_matrix: torch.Tensor | None = None,
 ) -> Iterator[tuple[torch.Tensor, float]]:
     """Yield each slice's (h, w) float32 reconstruction and its forward seconds, in slice order.
 
@@ -130,7 +137,8 @@ def reconstruct_volume(
     readout, `mri.readout`) once. With `maps_once`, a network that has `slice_sensitivity_maps` (PromptMR)
     gets each slice's sensitivity maps computed once and reused by every window holding it
     (`forward_with_maps`) rather than recomputed per window: the same images. That work is timed with the
-    slice whose window first needs it, so per-slice times vary while their sum is the volume's.
+    slice whose window first needs it, so per-slice times vary while their sum is the volume's. `coil_matrix`
+    (N, C) compresses every slice to N virtual coils (`data.virtual_coils`).
     """
     num_adj = int(getattr(net, "num_adj_slices", 1))
     kspace = torch.from_numpy(read_kspace_slices(volume, range(volume.num_slices)))
@@ -149,6 +157,8 @@ def reconstruct_volume(
         masked = kspace[index].to(device) * mask_batch[0]
         if readout_crop:
             masked = crop_readout(masked, crop[0])
+        if coil_matrix is not None:
+            masked = compress_coils(masked, coil_matrix.to(device))
         if not with_maps:
             return masked, None
         with autocast_context(precision, device):
