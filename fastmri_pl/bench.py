@@ -2,12 +2,13 @@
 
 Each row: model, profile, precision, levers, parameters, the k-space height run (the readout crop's when
 `bench.readout_crop`), the estimator's train and inference peaks, seconds per step, the step time relative to
-the same model without levers (same run), the FLOPs of one training step (`FlopCounterMode` on fake tensors:
-forward, backward and checkpoint recompute of the same step) and the achieved TFLOPS (those FLOPs / measured
-seconds). On a GPU the rows add the training steps' `torch.cuda.max_memory_allocated` and
-`max_memory_reserved` at the SNU brain shape; on CPU those stay empty, the shape is small and GPU profiles run
-with the precision CPU offers (bf16 for 16-mixed). The profile's `cudnn_benchmark` and `channels_last` apply.
-`bench.output=FILE` writes the rows as JSON; the markdown rows printed at the end are the README's.
+the same model without levers (same run; a profile without levers is that reference itself: 1.0), the FLOPs
+of one training step (`FlopCounterMode` on fake tensors: forward, backward and checkpoint recompute of the
+same step) and the achieved TFLOPS (those FLOPs / measured seconds). On a GPU the rows add the training
+steps' `torch.cuda.max_memory_allocated` and `max_memory_reserved` at the SNU brain shape; on CPU those stay
+empty, the shape is small and GPU profiles run with the precision CPU offers (bf16 for 16-mixed). The
+profile's `cudnn_benchmark` and `channels_last` apply. `bench.output=FILE` writes the rows as JSON; the
+markdown rows printed at the end are the README's.
 """
 
 import json
@@ -124,12 +125,15 @@ def achieved_tflops(flops: int, seconds: float) -> float:
 
 
 def bench_row(
-    cfg: DictConfig, profile: str, device: torch.device, steps: int, warmup: int, baseline: float | None
+    cfg: DictConfig, profile: str, device: torch.device, steps: int, warmup: int, baseline: StepTiming | None
 ) -> BenchRow:
     shape = _shape(cfg, device)
     levers = factory.build_levers(cfg)
     run_cfg = with_levers(cfg, levers)
-    timing = time_steps(run_cfg, shape, device, steps, warmup)
+    # a profile without levers is the reference itself: timing it again would only measure noise and warm-up
+    timing = (
+        baseline if levers == NO_LEVERS and baseline else time_steps(run_cfg, shape, device, steps, warmup)
+    )
     estimate = estimate_full(cfg, shape, levers)
     flops = step_flops(run_cfg, shape)
     params = sum(p.numel() for p in factory.build_net(run_cfg).parameters())
@@ -145,7 +149,7 @@ def bench_row(
         max_allocated_gib=_gib(timing.max_allocated),
         max_reserved_gib=_gib(timing.max_reserved),
         step_seconds=round(timing.seconds, 4),
-        relative_step=round(timing.seconds / baseline, 2) if baseline else 1.0,
+        relative_step=round(timing.seconds / baseline.seconds, 2) if baseline else 1.0,
         step_tflop=_significant(flops / TERA),
         achieved_tflops=_significant(achieved_tflops(flops, timing.seconds)),
     )
@@ -167,9 +171,7 @@ def run(cfg: DictConfig) -> list[BenchRow]:
                 run_cfg.hardware.precision = cpu_precision(str(run_cfg.hardware.precision))
             bare = with_levers(run_cfg, NO_LEVERS)
             baseline = time_steps(bare, _shape(bare, device), device, cfg.bench.steps, cfg.bench.warmup)
-            rows.append(
-                bench_row(run_cfg, profile, device, cfg.bench.steps, cfg.bench.warmup, baseline.seconds)
-            )
+            rows.append(bench_row(run_cfg, profile, device, cfg.bench.steps, cfg.bench.warmup, baseline))
             print(format_row(rows[-1], header=len(rows) == 1), flush=True)
     print(markdown_rows(rows, _device_name(device)))
     if output is not None:

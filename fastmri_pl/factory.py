@@ -1,17 +1,18 @@
 """Turns a composed Hydra config into the objects a run needs (train, reconstruct, memory, bench)."""
 
-from typing import Any
+from pathlib import Path
 
 import lightning as L
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import Logger
-from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from fastmri_pl.checkpoint_io import AtomicCheckpointIO
 from fastmri_pl.data.errors import DataError
+from fastmri_pl.loggers.runs import is_wandb, wandb_settings
 from fastmri_pl.models.levers import MemoryLevers
 from fastmri_pl.module import ReconModule
 
@@ -59,19 +60,18 @@ def build_callbacks(cfg: DictConfig, loggers: list[Logger]) -> list[L.Callback]:
     return [c for c in callbacks if loggers or not isinstance(c, LearningRateMonitor)]
 
 
-def build_loggers(cfg: DictConfig) -> list[Logger]:
-    """The configured loggers. Checkpoints go to W&B as artifacts only when online and asked for: offline they
-    would pile up copies of every checkpoint beside the run's own files. A `fast_dev_run` (`debug=fdr`) logs
-    nowhere: Lightning would only hide the loggers after W&B had started a run for it."""
+def build_loggers(cfg: DictConfig, resuming: bool = False) -> list[Logger]:
+    """The configured loggers; a W&B logger gets this run folder's run id (the same one when `resuming`).
+    A `fast_dev_run` (`debug=fdr`) logs nowhere: Lightning would only hide the loggers after W&B had started
+    a run for it."""
     if (cfg.get("trainer") or {}).get("fast_dev_run"):  # evaluate's config has no trainer
         return []
     loggers = []
-    for name, logger_cfg in (cfg.get("logger") or {}).items():
+    for logger_cfg in (cfg.get("logger") or {}).values():
         if logger_cfg is None:
             continue
-        if logger_cfg.get("log_model") and logger_cfg.get("mode", "online") != "online":
-            rank_zero_warn(f"logger.{name}.log_model ignored: W&B runs {logger_cfg.mode}; WANDB_MODE=online")
-            logger_cfg = OmegaConf.merge(logger_cfg, {"log_model": False})
+        if is_wandb(logger_cfg):
+            logger_cfg = wandb_settings(logger_cfg, Path(cfg.paths.output_dir), resuming)
         loggers.append(instantiate(logger_cfg))
     return loggers
 
@@ -80,8 +80,3 @@ def build_trainer(cfg: DictConfig, callbacks: list[L.Callback], loggers: list[Lo
     """The configured Trainer; its checkpoints are written atomically (`AtomicCheckpointIO`)."""
     plugins = [AtomicCheckpointIO()]
     return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=plugins)
-
-
-def resolved(cfg: DictConfig) -> dict[str, Any]:
-    """The config as plain, resolved containers (for loggers and summaries)."""
-    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]

@@ -5,6 +5,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.trainer.states import TrainerFn
 from torch import nn
 
 from fastmri_pl.challenge.rules import load_rules
@@ -28,6 +29,8 @@ class ReconModule(L.LightningModule):
     the epoch, from every validation slice counted once whatever the number of DDP ranks. `challenge` (a year;
     None: threshold 5e-5 for every file) sets the leaderboard score's rule: the foreground threshold of each
     file's anatomy and, for 2026, SSIM_full (slices whose mask is empty are left out, as the organisers do).
+    A standalone validation of a checkpoint (train's check of the best one) logs the same keys under `best/`
+    (`best/val/ssim`, ...), apart from the curves of fitting.
     """
 
     def __init__(
@@ -47,7 +50,9 @@ class ReconModule(L.LightningModule):
         self.loss_fn = build_loss(loss)
         self.zero_filled = ZeroFilled(self.num_adj_slices)
         self.val_metrics = VolumeMetrics()
-        self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"])
+        self.save_hyperparameters(
+            ignore=["net", "optimizer", "scheduler"], logger=False
+        )  # the run config has them
 
     @property
     def num_adj_slices(self) -> int:
@@ -71,10 +76,18 @@ class ReconModule(L.LightningModule):
         self.log("train/loss", loss, prog_bar=True, batch_size=batch["target"].shape[0])
         return loss
 
+    @property
+    def metric_prefix(self) -> str:
+        """`best/` while validating a checkpoint on its own (`trainer.validate(ckpt_path=...)`), else ""."""
+        trainer = self._trainer
+        checkpoint = trainer is not None and trainer.state.fn == TrainerFn.VALIDATING and trainer.ckpt_path
+        return "best/" if checkpoint else ""
+
     def on_validation_epoch_start(self) -> None:
         self.val_metrics.reset()
 
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, torch.Tensor]:
+        """Scores the batch; returns the cropped images for the image callback (no second forward pass)."""
         target, max_value = batch["target"].float(), batch["max_value"].float()
         prediction = self(batch).float()
         zero_filled = center_crop(
@@ -108,6 +121,7 @@ class ReconModule(L.LightningModule):
                     loss=losses[i] if method == "val" else None,
                 )
                 self.val_metrics.update(method, fname, int(batch["slice_num"][i]), scores)
+        return {"prediction": prediction, "zero_filled": zero_filled}
 
     def on_validation_epoch_end(self) -> None:
         """Every metric, `val/loss` included, from the slices of all ranks, each slice once (see
@@ -115,7 +129,7 @@ class ReconModule(L.LightningModule):
         where a mean of copies could round."""
         self.val_metrics.sync()
         for name, value in self.val_metrics.compute().items():
-            self.log(name, value, sync_dist=True, reduce_fx="max")
+            self.log(self.metric_prefix + name, value, sync_dist=True, reduce_fx="max")
 
     def configure_optimizers(self) -> Any:
         if not self.has_trainable_parameters or self.optimizer_factory is None:

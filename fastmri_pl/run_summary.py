@@ -1,14 +1,21 @@
-"""What a run prints: the start-up line and the summary when training ends (folders, scores)."""
+"""What a run prints: the config tree, start-up line and CPU warning, and the summary when training ends
+(folders, scores)."""
 
 from pathlib import Path
 
 import lightning as L
+import torch
 from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
+from rich.syntax import Syntax
 from rich.table import Table
+from rich.tree import Tree
+
+TREE_ORDER = ("data", "model", "hardware", "trainer", "logger", "callbacks", "paths")
+FULL_SIZE_MODELS = {"promptmr": "81.5 M", "varnet": "29.9 M"}  # README's counts of the published sizes
 
 
 def _logger_locations(trainer: L.Trainer) -> list[tuple[str, str]]:
@@ -56,7 +63,39 @@ def startup_line(cfg: DictConfig) -> str:
     )
 
 
+def config_tree(cfg: DictConfig) -> Tree:
+    """The composed config as a tree, one branch per top-level group (data, model, hardware first)."""
+    tree = Tree("config", guide_style="dim")
+    first = [key for key in TREE_ORDER if key in cfg]
+    for key in first + [key for key in cfg if key not in first]:
+        value = cfg[key]
+        text = OmegaConf.to_yaml(value, resolve=True) if isinstance(value, DictConfig) else str(value)
+        tree.add(f"[bold]{key}[/bold]").add(Syntax(text.rstrip(), "yaml", theme="ansi_dark"))
+    return tree
+
+
+def cpu_warning(cfg: DictConfig) -> str | None:
+    """One line when a full-size model is about to train on the CPU: the bare command's default (PromptMR,
+    `hardware=cpu`) would take days, which a new user should hear before the first epoch, not after."""
+    choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
+    model = choices.get("model")
+    if cfg.hardware.accelerator != "cpu" or model not in FULL_SIZE_MODELS:
+        return None
+    gpu = " (a GPU is present: add hardware=gtx1080, rtx4070 or a100)" if torch.cuda.is_available() else ""
+    return (
+        f"warning: {cfg.trainer.max_epochs} epochs of full-size {model} ({FULL_SIZE_MODELS[model]} "
+        f"parameters) on the CPU, which is very slow{gpu}; for a first run use experiment=quickstart"
+    )
+
+
 @rank_zero_only
 def print_startup(cfg: DictConfig) -> None:
-    """Printed before anything is built, so a wrong profile or folder shows before minutes of work."""
-    Console().print(startup_line(cfg), markup=False, highlight=False, soft_wrap=True)
+    """Printed before anything is built, so a wrong profile or folder shows before minutes of work: the config
+    tree (`print_config=false` leaves it out), the one-line run description and, on CPU, a size warning."""
+    console = Console()
+    if cfg.get("print_config", True):
+        console.print(config_tree(cfg))
+    console.print(startup_line(cfg), markup=False, highlight=False, soft_wrap=True)
+    warning = cpu_warning(cfg)
+    if warning:
+        console.print(warning, style="bold yellow", markup=False, highlight=False, soft_wrap=True)

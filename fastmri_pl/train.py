@@ -16,6 +16,7 @@ from fastmri_pl.config_checks import check_config_types, check_hardware
 from fastmri_pl.conv_speed import to_memory_format
 from fastmri_pl.data.errors import DataError, exit_on_data_error
 from fastmri_pl.gpu_check import check_cuda_build
+from fastmri_pl.loggers.runs import finish_runs, log_run_config
 from fastmri_pl.memory.oom import oom_message
 from fastmri_pl.models.levers import MemoryLevers
 from fastmri_pl.run_folder import check_output_folder, resolve_ckpt_path, run_folder_lock
@@ -61,20 +62,28 @@ def _fit(cfg: DictConfig, ckpt_path: str | None) -> float | None:
     checkpoints = (cfg.get("callbacks") or {}).get("model_checkpoint")
     if checkpoints and not cfg.trainer.get("fast_dev_run"):  # a blocked or read-only folder: now, not later
         check_writable_folder(checkpoints.dirpath)
-    loggers = factory.build_loggers(cfg)
-    trainer = factory.build_trainer(cfg, factory.build_callbacks(cfg, loggers), loggers)
-    for logger in loggers:
-        logger.log_hyperparams(factory.resolved(cfg))
-    metrics = {}
-    if module.has_trainable_parameters:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
-        metrics = dict(trainer.callback_metrics)
-    if cfg.validate_best or not module.has_trainable_parameters:
-        best_path = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-        results = trainer.validate(module, datamodule=datamodule, ckpt_path=best_path or None, verbose=False)
-        metrics = results[0] if results else metrics
-    print_summary(cfg, trainer, {k: float(v) for k, v in metrics.items()})
-    finish_ddp_job(trainer)  # the next job of a multirun must start its own ranks
+    loggers = factory.build_loggers(cfg, resuming=ckpt_path is not None)
+    trainer, failed = None, True
+    try:
+        trainer = factory.build_trainer(cfg, factory.build_callbacks(cfg, loggers), loggers)
+        log_run_config(loggers, cfg)
+        metrics = {}
+        if module.has_trainable_parameters:
+            trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+            metrics = dict(trainer.callback_metrics)
+        if cfg.validate_best or not module.has_trainable_parameters:
+            best_path = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+            results = trainer.validate(
+                module, datamodule=datamodule, ckpt_path=best_path or None, verbose=False
+            )
+            # logged as best/val/... (apart from the curves); reported and returned as val/...
+            metrics = {k.removeprefix("best/"): v for k, v in results[0].items()} if results else metrics
+        print_summary(cfg, trainer, {k: float(v) for k, v in metrics.items()})
+        failed = False
+    finally:  # failed or not, the next job of a multirun starts its own ranks and its own W&B run
+        if trainer is not None:
+            finish_ddp_job(trainer, failed)
+        finish_runs(failed)
     return float(metrics[cfg.optimized_metric]) if cfg.optimized_metric in metrics else None
 
 

@@ -12,6 +12,7 @@ from omegaconf import DictConfig, open_dict
 
 from fastmri_pl import CONFIG_DIR
 from fastmri_pl.data.synthetic import SyntheticConfig, generate, synthetic_config
+from fastmri_pl.paths import ROOT_VARIABLE
 
 DATA_TINY = {
     "num_train": 2,
@@ -80,6 +81,16 @@ def data_knee_root(tmp_path_factory: pytest.TempPathFactory, data_knee_config: S
 
 
 CONF_DIR = Path(CONFIG_DIR)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def project_root_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`FASTMRI_PL_ROOT` for the whole session (and the CLI subprocesses): runs without `hydra.run.dir` write
+    their `outputs/` and `data/` there, never into the checkout, which is the project root otherwise."""
+    root = tmp_path_factory.mktemp("project_root")
+    os.environ[ROOT_VARIABLE] = str(root)
+    return root
+
 
 # The tests' tensors are tiny: with more than one intra-op thread, thread synchronisation costs more than the
 # arithmetic, and on a shared 2-core machine spinning OpenMP threads made single tests 10-50x slower.

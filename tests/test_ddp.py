@@ -1,16 +1,20 @@
-"""DDP on CPU (2 processes, gloo): metrics equal a single process; multiruns of DDP jobs stay one folder."""
+"""DDP on CPU (2 processes, gloo): metrics equal a single process; multiruns of DDP jobs stay one folder; a
+failed job leaves no ranks and no rendezvous variables behind."""
 
 import csv
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from lightning.pytorch.plugins.environments import LightningEnvironment
 
+from fastmri_pl import train as train_module
 from fastmri_pl.data.synthetic import SyntheticConfig, generate
-from fastmri_pl.sweep.ddp import config_flags
+from fastmri_pl.sweep.ddp import HydraJobLauncher, config_flags
 
 # lr 0: the weights stay at their seeded start, so a 2-rank and a 1-rank run must validate to the same scores
 DDP_CPU = [
@@ -114,3 +118,41 @@ def test_single_run_ddp_stays_in_its_run_folder(tmp_path: Path, data_snu_root: P
 def test_child_command_keeps_config_flags_only() -> None:
     argv = ["-m", "--config-name", "train", "-cp=conf", "model=varnet_small", "--config-dir", "/x"]
     assert config_flags(argv) == ["--config-name", "train", "-cp=conf", "--config-dir", "/x"]
+
+
+def test_failed_job_stops_its_children_and_restores_rendezvous_variables(monkeypatch: pytest.MonkeyPatch):
+    """After a failed job the launcher kills its ranks (they would wait in a collective) and puts the
+    variables back as they were before the job, so the next job of the multirun starts its own ranks."""
+    launcher = HydraJobLauncher(LightningEnvironment(), num_processes=2, num_nodes=1)
+    launcher.saved_environment = {"LOCAL_RANK": None, "MASTER_PORT": "1234"}
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    monkeypatch.setenv("MASTER_PORT", "29500")
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    launcher.procs = [child]
+    launcher.finish(failed=True)
+    assert child.poll() is not None and launcher.procs == []
+    assert "LOCAL_RANK" not in os.environ and os.environ["MASTER_PORT"] == "1234"
+
+
+def test_a_child_that_failed_fails_the_job_after_restoring_the_variables(monkeypatch: pytest.MonkeyPatch):
+    launcher = HydraJobLauncher(LightningEnvironment(), num_processes=2, num_nodes=1)
+    launcher.saved_environment = {"WORLD_SIZE": None}
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    launcher.procs = [subprocess.Popen([sys.executable, "-c", "raise SystemExit(7)"])]
+    with pytest.raises(RuntimeError, match=r"\[7\]"):
+        launcher.finish()
+    assert "WORLD_SIZE" not in os.environ
+
+
+def test_train_finishes_ddp_and_logger_runs_when_fit_fails(
+    compose_config, train_tiny_overrides, tmp_path, monkeypatch
+):
+    """`train`'s `finally`: a job that raises inside `fit` still joins its ranks and ends its W&B run, both
+    told it failed."""
+    calls = []
+    monkeypatch.setattr(train_module, "finish_ddp_job", lambda trainer, failed: calls.append(("ddp", failed)))
+    monkeypatch.setattr(train_module, "finish_runs", lambda failed: calls.append(("runs", failed)))
+    overrides = [*train_tiny_overrides, "model=varnet_small", "model.optimizer.lr=-1"]
+    with pytest.raises(ValueError, match="Invalid learning rate"):
+        train_module.train(compose_config(overrides, output_dir=tmp_path))
+    assert calls == [("ddp", True), ("runs", True)]

@@ -3,8 +3,9 @@
 Lightning starts ranks 1.. by re-running the launch command (`sys.argv` plus `hydra.run.dir=...`). Inside a
 multirun that command still holds `-m` and the sweep, so every child re-runs the whole sweep into a second
 multirun folder. Here a child runs exactly its own job instead: the job's overrides, no `-m`, and
-`hydra.run.dir` set to the job's own folder. After the job, `finish_ddp_job` waits for the children, closes
-the process group and removes the rendezvous variables, so the next job of a multirun starts fresh ranks.
+`hydra.run.dir` set to the job's own folder. After the job, failed or not, `finish_ddp_job` joins (or stops)
+the children, closes the process group and restores the rendezvous variables, so the next job of a multirun
+starts fresh ranks.
 """
 
 import os
@@ -73,20 +74,27 @@ class HydraJobLauncher(_SubprocessScriptLauncher):
             command = job_command(local_rank)
             self.procs.append(subprocess.Popen(command, env=environment, cwd=get_original_cwd()))
 
-    def finish(self) -> None:
-        """Wait for this job's children and undo the rendezvous variables (no-op in a child)."""
-        failed = []
-        for proc in self.procs:
-            if proc.wait(timeout=CHILD_WAIT_S) != 0:
-                failed.append(proc.returncode)
-        for name, value in getattr(self, "saved_environment", {}).items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        self.procs.clear()
-        if failed:
-            raise RuntimeError(f"DDP child processes exited with codes {failed}")
+    def finish(self, failed: bool = False) -> None:
+        """Join this job's children and undo the rendezvous variables (no-op in a child).
+
+        After a failed job the children are stopped rather than awaited: they would block in a collective
+        until its timeout. The variables are restored whatever happens to the children.
+        """
+        exit_codes = []
+        try:
+            for proc in self.procs:
+                if failed:
+                    proc.kill()
+                exit_codes.append(proc.wait(timeout=CHILD_WAIT_S))
+        finally:
+            for name, value in getattr(self, "saved_environment", {}).items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+            self.procs.clear()
+        if not failed and any(exit_codes):
+            raise RuntimeError(f"DDP child processes exited with codes {exit_codes}")
 
 
 class HydraDDPStrategy(DDPStrategy):
@@ -98,14 +106,17 @@ class HydraDDPStrategy(DDPStrategy):
             self._launcher = HydraJobLauncher(self.cluster_environment, self.num_processes, self.num_nodes)
 
 
-def finish_ddp_job(trainer: Trainer) -> None:
-    """End of a job: join the children this process launched and close the process group.
+def finish_ddp_job(trainer: Trainer, failed: bool = False) -> None:
+    """End of a job, failed or not: join (or after a failure stop) the children this process launched, close
+    the process group and restore the rendezvous variables.
 
     Without this the next job of a multirun in the same process would find `LOCAL_RANK` set, believe its
     ranks were started externally, and wait forever for ranks that already exited.
     """
     launcher = getattr(trainer.strategy, "launcher", None)
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
-    if isinstance(launcher, HydraJobLauncher):
-        launcher.finish()
+    try:
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+    finally:
+        if isinstance(launcher, HydraJobLauncher):
+            launcher.finish(failed)

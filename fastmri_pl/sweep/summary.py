@@ -1,11 +1,14 @@
-"""Hydra callback for multiruns: a result file per job and, at the end, a summary table of all jobs.
+"""Hydra callback for multiruns: a result file per job, and a summary of all jobs kept current after each one.
 
-Each job (wherever the launcher runs it: in process or as a SLURM job) writes `result.json` in its own folder;
-`on_multirun_end` collects them from the sweep folder into `summary.csv` / `summary.json`, sorted by best
-validation SSIM, and prints the table. Jobs of one multirun share a W&B group named after the sweep folder.
+Each job (wherever the launcher runs it: in process or as a SLURM job) writes `result.json` in its own
+folder, then rewrites `summary.csv` / `summary.json` in the sweep folder from every job's result so far,
+sorted by best validation SSIM. That happens in `on_job_end`, which Hydra calls for failed jobs too: after
+a failure Hydra skips `on_multirun_end`, which only prints the final table. Jobs of one multirun share a W&B
+group named after the sweep folder.
 """
 
 import csv
+import io
 import json
 import math
 import os
@@ -36,7 +39,8 @@ def job_result(job_return: JobReturn) -> dict[str, Any]:
     try:
         value = job_return.return_value  # re-raises the job's exception when it failed
     except Exception as error:
-        status = f"failed: {error!r}"
+        first_line = next(iter(str(error).strip().splitlines()), "")
+        status = f"failed: {type(error).__name__}: {first_line}".rstrip(": ")
     return {
         "job": int(job_return.hydra_cfg.hydra.job.get("num", 0) or 0),
         "status": status,
@@ -63,13 +67,21 @@ def read_results(sweep_dir: Path) -> list[dict[str, Any]]:
     return sorted(rows, key=rank)
 
 
+def write_atomic(path: Path, text: str) -> None:
+    """A reader (or a concurrent SLURM job) sees the old file or the new one, never half of one."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    partial.write_text(text)
+    os.replace(partial, path)
+
+
 def write_summary(sweep_dir: Path, rows: list[dict[str, Any]]) -> tuple[Path, Path]:
     csv_path, json_path = sweep_dir / "summary.csv", sweep_dir / "summary.json"
-    with csv_path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=SUMMARY_FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
-    json_path.write_text(json.dumps({"best": rows[0] if rows else None, "jobs": rows}, indent=2))
+    table = io.StringIO()
+    writer = csv.DictWriter(table, fieldnames=SUMMARY_FIELDS)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(csv_path, table.getvalue())
+    write_atomic(json_path, json.dumps({"best": rows[0] if rows else None, "jobs": rows}, indent=2))
     return csv_path, json_path
 
 
@@ -85,7 +97,8 @@ def print_summary_table(rows: list[dict[str, Any]], title: str) -> None:
 
 
 class MultirunSummary(Callback):
-    """`hydra.callbacks` entry: per-job `result.json`, sweep-wide summary files and table, W&B grouping."""
+    """`hydra.callbacks` entry: per-job `result.json`, sweep-wide summary files after every job, the final
+    table, W&B grouping."""
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         if config.hydra.mode == RunMode.MULTIRUN:
@@ -96,7 +109,8 @@ class MultirunSummary(Callback):
         if config.hydra.mode != RunMode.MULTIRUN or not is_rank_zero():
             return
         row = job_result(job_return)
-        (Path(row["folder"]) / RESULT_FILE).write_text(json.dumps(row, indent=2))
+        write_atomic(Path(row["folder"]) / RESULT_FILE, json.dumps(row, indent=2))
+        write_summary(Path(config.hydra.sweep.dir), read_results(Path(config.hydra.sweep.dir)))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
