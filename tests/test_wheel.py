@@ -39,7 +39,8 @@ def wheel_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     source.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
-    shutil.copytree(ROOT / "fastmri_pl", source / "fastmri_pl", ignore=shutil.ignore_patterns("__pycache__"))
+    for package in ("fastmri_pl", "hydra_plugins"):  # hydra_plugins: our failure-tolerant Optuna sweeper
+        shutil.copytree(ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__"))
     pip = [sys.executable, "-m", "pip"]
     run(
         [*pip, "wheel", "-q", "--no-deps", "--no-build-isolation", "--no-index", "-w", "dist", "./source"],
@@ -74,6 +75,7 @@ def test_console_scripts_and_packaged_configs(
     )
     config_dir = Path(where.stdout.strip())
     assert config_dir.is_relative_to(wheel_venv) and (config_dir / "hardware" / "gtx1080.yaml").is_file()
+    assert (config_dir.parents[1] / "hydra_plugins" / "fastmri_pl_sweepers" / "_tolerant_optuna.py").is_file()
     job = run([str(wheel_venv / "bin" / "fastmri-train"), "--cfg", "job", "hardware=gtx1080"], folder, env)
     assert OmegaConf.create(job.stdout).trainer.precision == "16-mixed"
 
