@@ -9,6 +9,7 @@ from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 from rich.console import Console
 from rich.syntax import Syntax
 from rich.table import Table
@@ -69,9 +70,17 @@ def config_tree(cfg: DictConfig) -> Tree:
     first = [key for key in TREE_ORDER if key in cfg]
     for key in first + [key for key in cfg if key not in first]:
         value = cfg[key]
-        text = OmegaConf.to_yaml(value, resolve=True) if isinstance(value, DictConfig) else str(value)
+        text = _yaml(value) if isinstance(value, DictConfig) else str(value)
         tree.add(f"[bold]{key}[/bold]").add(Syntax(text.rstrip(), "yaml", theme="ansi_dark"))
     return tree
+
+
+def _yaml(node: DictConfig) -> str:
+    """Resolved YAML; as written where a value cannot resolve (the config checks then name the key)."""
+    try:
+        return OmegaConf.to_yaml(node, resolve=True)
+    except OmegaConfBaseException:
+        return OmegaConf.to_yaml(node)
 
 
 def cpu_warning(cfg: DictConfig) -> str | None:

@@ -39,3 +39,10 @@ def test_full_size_model_on_cpu_warns_once_pointing_to_quickstart(compose_config
     assert len(lines) == 2 and len(warnings) == 1
     assert "full-size promptmr (81.5 M parameters) on the CPU" in warnings[0]
     assert "experiment=quickstart" in warnings[0] and "20 epochs" in warnings[0]
+
+
+def test_tree_shows_an_unresolvable_value_as_written(compose_config, tmp_path, capsys) -> None:
+    """The tree prints before the config checks: a broken interpolation must not become a traceback there."""
+    cfg = compose_config(["model=varnet_small", "+trainer.note=${missing.key}"], output_dir=tmp_path)
+    print_startup(cfg)
+    assert any("note: ${missing.key}" in line for line in capsys.readouterr().out.splitlines())
