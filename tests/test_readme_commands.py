@@ -68,12 +68,7 @@ def readme_commands() -> list[str]:
 COMMANDS = readme_commands()
 
 # pattern -> why the command fails today; strict: the day it passes, this test fails until the entry goes
-KNOWN_FAILING = {
-    r"fastmri_pl\.train -m model=|hparams_search=": (
-        "issue 12 item 3: a multirun resolves paths.root_dir's hydra:runtime.cwd before HydraConfig is set "
-        "(InterpolationResolutionError ... hydra.sweep.dir); fixed by the project-root paths change"
-    ),
-}
+KNOWN_FAILING: dict[str, str] = {}
 
 
 def first_match(table: dict[str, object], command: str) -> str | None:
