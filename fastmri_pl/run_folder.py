@@ -4,10 +4,12 @@ A fresh run never starts in a folder that already holds checkpoints, and a secon
 folder a live run holds (an OS lock on `<run folder>/.run.lock`, released by the kernel when its process ends
 however it ends, so the lock of a killed run is simply taken over). From the command line both checks run in
 a Hydra callback before Hydra writes `.hydra/*.yaml`, so a refused run changes nothing in the folder; `train`
-repeats them for in-process runs and multirun jobs (whose `.hydra` Hydra writes before any callback).
+repeats them for in-process runs and multirun jobs (whose `.hydra` Hydra writes before any callback). A resume
+keeps the config of every earlier start: Hydra then writes the resume's own `.hydra/*.yaml` over them.
 """
 
 import fcntl
+import itertools
 import json
 import os
 import socket
@@ -22,9 +24,11 @@ from hydra.experimental.callback import Callback
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
+from fastmri_pl.atomic import write_atomically
 from fastmri_pl.data.errors import DataError, exit_on_data_error
 
 LOCK_FILE = ".run.lock"
+HYDRA_FILES = ("config.yaml", "hydra.yaml", "overrides.yaml")  # what Hydra writes into `hydra.output_subdir`
 _held: dict[Path, int] = {}  # run folders this process holds the lock of -> the lock file's descriptor
 
 
@@ -46,6 +50,28 @@ def check_output_folder(output_dir: str | Path, resuming: bool) -> None:
         raise DataError(
             folder, "already holds checkpoints; resume with ckpt_path=last or choose another hydra.run.dir"
         )
+
+
+def keep_earlier_configs(hydra_dir: str | Path) -> int | None:
+    """Copy the `.hydra/{config,hydra,overrides}.yaml` found in `hydra_dir` to `<name>.<n>.yaml` before a
+    resume's Hydra writes its own there; returns n (None if there was nothing to keep).
+
+    n counts the starts of the run: 0 for the original one, then one per resume, so `overrides.0.yaml` always
+    says how the run was started and the unnumbered files describe its latest start. Nothing is overwritten.
+    """
+    folder = Path(hydra_dir)
+    present = [name for name in HYDRA_FILES if (folder / name).is_file()]
+    if not present:
+        return None
+    number = next(n for n in itertools.count() if not any(folder.glob(f"*.{n}.yaml")))
+    for name in present:
+        write_atomically(folder / _numbered(name, number), (folder / name).read_bytes())
+    return number
+
+
+def _numbered(name: str, number: int) -> str:
+    stem, suffix = os.path.splitext(name)
+    return f"{stem}.{number}{suffix}"
 
 
 def acquire_lock(output_dir: str | Path) -> bool:
@@ -110,7 +136,8 @@ def _holder(descriptor: int) -> str:
 
 class RunFolderGuard(Callback):
     """Hydra callback (`hydra.callbacks.run_folder_guard` in `train.yaml`): the folder checks and the lock of
-    a single run, before Hydra writes anything into the folder; a refusal is one line and exit code 2."""
+    a single run, before Hydra writes anything into the folder; a refusal is one line and exit code 2. A
+    resume that passes them keeps the earlier starts' `.hydra` files (`keep_earlier_configs`)."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         HydraConfig.instance().set_config(config)  # as Hydra's run_job does next: `hydra:` keys resolve
@@ -121,6 +148,9 @@ class RunFolderGuard(Callback):
             resuming = resolve_ckpt_path(config.get("ckpt_path"), output_dir) is not None
             check_output_folder(output_dir, resuming)
             acquire_lock(output_dir)
+            subdir = OmegaConf.select(config, "hydra.output_subdir")
+            if resuming and subdir is not None:
+                keep_earlier_configs(Path(output_dir) / str(subdir))
 
     def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
         release_lock(os.path.abspath(str(OmegaConf.select(config, "hydra.run.dir"))))

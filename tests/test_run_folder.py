@@ -98,3 +98,33 @@ def test_lock_of_a_killed_run_is_taken_over(tmp_path: Path) -> None:
         holder.wait()
     assert acquire_lock(folder)
     release_lock(folder)
+
+
+def test_resume_keeps_the_config_of_every_earlier_start(
+    tmp_path: Path, data_snu_root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """Hydra writes a resume's `.hydra/*.yaml` over the run's own; each earlier start's stays as `<name>.<n>`.
+
+    The resumes here stop at the checkpoint check (`last.ckpt` is not a checkpoint), after Hydra has written:
+    even a failed resume loses nothing."""
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "last.ckpt").write_text("not a checkpoint")
+    (run / ".hydra").mkdir()
+    original = {name: f"the original run's {name}\n" for name in run_folder.HYDRA_FILES}
+    for name, text in original.items():
+        (run / ".hydra" / name).write_text(text)
+    arguments = ["model=varnet_small", "logger=none", f"data.root={data_snu_root}", f"hydra.run.dir={run}"]
+    for epochs in (5, 7):
+        resume = [*arguments, "ckpt_path=last", f"trainer.max_epochs={epochs}"]
+        monkeypatch.setattr(sys, "argv", [train_module.__file__, *resume])
+        with pytest.raises(SystemExit) as exit_info:
+            train_module.main()
+        release_lock(run)  # taken by the run folder guard; the process would have ended here
+        assert exit_info.value.code == 2
+        assert "last.ckpt: cannot be read" in capsys.readouterr().err
+    for name, text in original.items():
+        assert (run / ".hydra" / name.replace(".yaml", ".0.yaml")).read_text() == text
+    assert "trainer.max_epochs=5" in (run / ".hydra" / "overrides.1.yaml").read_text()
+    assert "trainer.max_epochs=7" in (run / ".hydra" / "overrides.yaml").read_text()
+    assert not list((run / ".hydra").glob("*.2.yaml"))
