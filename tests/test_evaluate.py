@@ -2,7 +2,6 @@
 
 import csv
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -298,7 +297,8 @@ def test_loggers_get_finite_metrics_and_the_pictures(tmp_path: Path) -> None:
 
 
 def test_composed_config_writes_metrics_and_logs_to_csv(tmp_path: Path, capsys) -> None:
-    """The CLI's config and `run` in process (saves a Python start-up); the subprocess test covers `main`."""
+    """The CLI's config and `run` in process; `test_cli_prints_a_bad_file_as_one_line_and_exits_2` covers
+    `main`."""
     root, out, _ = snu_folders(tmp_path, {"acc4": 0.1})
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         overrides = cli_arguments(tmp_path, root, out, "logger=csv", "num_worst=1")
@@ -312,18 +312,20 @@ def test_composed_config_writes_metrics_and_logs_to_csv(tmp_path: Path, capsys) 
     assert "eval/acc4/ssim" in logged and "eval/total/psnr" in logged
 
 
-def test_cli_prints_a_bad_file_as_one_line_and_exits_2(tmp_path: Path) -> None:
-    """A NaN reconstruction is refused by file and slice (it used to score `null` with exit 0)."""
+def test_cli_prints_a_bad_file_as_one_line_and_exits_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """A NaN reconstruction is refused by file and slice (it used to score `null` with exit 0). `main` runs in
+    process, as the command line runs it (Hydra, exit code, stderr), without a Python start-up."""
     root, out, _ = snu_folders(tmp_path, {"acc4": 0.1})
     bad = break_first_recon(out, "nan pixel")
-    command = [
-        sys.executable,
-        "-m",
-        "fastmri_pl.evaluate",
-        *cli_arguments(tmp_path, root, out, "logger=none"),
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path)
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"error: {bad}:") and "Traceback" not in result.stderr
+    monkeypatch.chdir(tmp_path)
+    arguments = cli_arguments(tmp_path, root, out, "logger=none")
+    monkeypatch.setattr(sys, "argv", [evaluate_cli.__file__, *arguments])
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate_cli.main()
+    assert exit_info.value.code == 2
+    stderr = capsys.readouterr().err
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {bad}:") and "Traceback" not in stderr
     assert "slice 1 holds NaN" in lines[0] and not (out / "metrics.json").exists()

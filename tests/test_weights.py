@@ -1,6 +1,5 @@
 """`python -m fastmri_pl.weights`: reference-layout checkpoints -> ours: equal outputs, refusals, use."""
 
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +11,7 @@ from reference_layouts import RefPromptMR, RefVarNet, kspace_batch, perturbed, r
 
 from fastmri_pl import factory
 from fastmri_pl.data.errors import DataError
+from fastmri_pl.weights import cli as weights_cli
 from fastmri_pl.weights.checkpoint import load_net_weights
 from fastmri_pl.weights.cli import import_weights
 from fastmri_pl.weights.promptmr_map import promptmr_key_map
@@ -146,8 +146,9 @@ def test_what_cannot_be_mapped_is_refused_naming_the_keys(
 
 
 def test_cli_refuses_to_overwrite_with_one_line(
-    promptmr_reference, tmp_path: Path, compose_config, capsys
+    promptmr_reference, tmp_path: Path, compose_config, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The second import runs `main` in process, as the command line does (Hydra, exit code, stderr)."""
     _, source, _ = promptmr_reference
     out = tmp_path / "imported.ckpt"
     arguments = [
@@ -159,10 +160,12 @@ def test_cli_refuses_to_overwrite_with_one_line(
     import_weights(weights_config(compose_config, tmp_path, *arguments))
     assert "(prefix 'promptmr.'); ignored 1 keys outside it: loss.w" in capsys.readouterr().out
     written = out.read_bytes()
-    command = [sys.executable, "-m", "fastmri_pl.weights", *arguments]
-    again = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path)
-    assert again.returncode == 2
-    assert again.stderr.strip().splitlines() == [
+    monkeypatch.chdir(tmp_path)  # hydra.run.dir is `.`
+    monkeypatch.setattr(sys, "argv", [weights_cli.__file__, *arguments])
+    with pytest.raises(SystemExit) as exit_info:
+        weights_cli.main()
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
         f"error: {out}: already exists; pass weights.overwrite=true to replace it"
     ]
     assert out.read_bytes() == written
