@@ -8,25 +8,36 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 
-class EpochShuffleSampler(Sampler[int]):
-    """A permutation drawn from `seed + epoch`; Lightning calls `set_epoch` at every training epoch.
+class EpochPosition:
+    """A sampler's place in the epoch for a resume: `start`, the samples of `epoch` a mid-epoch checkpoint had
+    already trained on, which the sampler skips; another epoch starts from its first sample."""
 
-    The default RandomSampler draws from the global RNG, whose state a checkpoint does not hold, so a run
-    resumed after epoch k would visit epoch k+1's slices in another order than the uninterrupted run.
-    `start` skips the samples of `epoch` a mid-epoch checkpoint had already trained on; another epoch starts
-    from its first sample. (Under DDP `ShardedEpochSampler` does the same per rank.)
-    """
-
-    def __init__(self, length: int, seed: int = 0) -> None:
-        self.length = length
-        self.seed = seed
-        self.epoch = 0
-        self.start = 0
+    epoch = 0
+    start = 0
 
     def set_epoch(self, epoch: int) -> None:
         if epoch != self.epoch:
             self.start = 0
         self.epoch = epoch
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "start": self.start}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.epoch, self.start = int(state["epoch"]), int(state["start"])
+
+
+class EpochShuffleSampler(EpochPosition, Sampler[int]):
+    """A permutation drawn from `seed + epoch`; Lightning calls `set_epoch` at every training epoch.
+
+    The default RandomSampler draws from the global RNG, whose state a checkpoint does not hold, so a run
+    resumed after epoch k would visit epoch k+1's slices in another order than the uninterrupted run.
+    (Under DDP `ShardedEpochSampler` does the same per rank.)
+    """
+
+    def __init__(self, length: int, seed: int = 0) -> None:
+        self.length = length
+        self.seed = seed
 
     def __iter__(self) -> Iterator[int]:
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
@@ -35,37 +46,15 @@ class EpochShuffleSampler(Sampler[int]):
     def __len__(self) -> int:
         return self.length
 
-    def state_dict(self) -> dict[str, int]:
-        return {"epoch": self.epoch, "start": self.start}
 
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        self.epoch, self.start = int(state["epoch"]), int(state["start"])
-
-
-class ShardedEpochSampler(DistributedSampler):
+class ShardedEpochSampler(EpochPosition, DistributedSampler):
     """DDP's sampler (each rank its share of the `seed + epoch` permutation, as Lightning's own would draw)
-    with `start`: the samples of this rank's share a mid-epoch checkpoint had already trained on. Every rank
-    trains on as many batches as rank 0, whose loader state the checkpoint holds, so one count serves all.
-    Being a `DistributedSampler`, Lightning leaves it in place instead of injecting its own."""
-
-    start = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        if epoch != self.epoch:
-            self.start = 0
-        super().set_epoch(epoch)
+    with `start` counted in this rank's share. Every rank trains on as many batches as rank 0, whose loader
+    state the checkpoint holds, so one count serves all. Being a `DistributedSampler`, Lightning leaves it in
+    place instead of injecting its own."""
 
     def __iter__(self) -> Iterator[int]:
         return iter(list(super().__iter__())[self.start :])
-
-    def state_dict(self) -> dict[str, int]:
-        return {"epoch": self.epoch, "start": self.start}
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        self.epoch, self.start = int(state["epoch"]), int(state["start"])
-
-
-RESUMABLE_SAMPLERS = (EpochShuffleSampler, ShardedEpochSampler)
 
 
 class ResumableLoader(DataLoader):
@@ -88,11 +77,11 @@ class ResumableLoader(DataLoader):
             yield batch
 
     def state_dict(self) -> dict[str, int]:
-        if not isinstance(self.sampler, RESUMABLE_SAMPLERS):
+        if not isinstance(self.sampler, EpochPosition):
             return {}
         position = self.sampler.start + self._batches_seen * (self.batch_size or 1)
         return {"epoch": self.sampler.epoch, "start": min(position, len(self.sampler))}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
-        if state and isinstance(self.sampler, RESUMABLE_SAMPLERS):
+        if state and isinstance(self.sampler, EpochPosition):
             self.sampler.load_state_dict(state)
