@@ -1,5 +1,7 @@
 """The lever planner: feasible, monotone in the budget, clear when nothing fits; composition vs full trace."""
 
+import dataclasses
+
 import pytest
 from hydra import compose, initialize_config_dir
 
@@ -15,9 +17,13 @@ GIB = 2**30
 SHAPE = BatchShape(coils=2, height=48, width=32, adj_slices=3)
 
 
+NO_CARD = ["hardware.card_gib=null", "hardware.context_gib=0", "hardware.workspace_gib=0"]
+
+
 def small_cfg(*overrides: str):
+    """The RTX 4070 profile; the synthetic estimates' budgets leave its card terms out unless asked."""
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose("memory", overrides=["model=promptmr_small", "hardware=rtx4070", *overrides])
+        return compose("memory", overrides=["model=promptmr_small", "hardware=rtx4070", *NO_CARD, *overrides])
 
 
 def synthetic_estimate(cfg, shape, levers: MemoryLevers) -> Estimate:
@@ -46,9 +52,9 @@ def test_the_chosen_levers_fit_and_nothing_faster_does(budget):
 def test_the_planner_ranks_by_projected_step_time_and_leaves_cascades_out_where_memory_allows():
     # 12 GiB: no checkpointing fits (10 + 1). 8.6 GiB: the fastest setting that fits checkpoints per cascade
     # with the per-coil sensitivity net (7 + 1); leaving one cascade out (7.5 + 1) still fits and is faster
-    roomy = plan(small_cfg(), SHAPE, 12, estimator=synthetic_estimate)
+    roomy = plan(small_cfg(), SHAPE, 12, margin_gib=1.0, estimator=synthetic_estimate)
     assert roomy.chosen.levers == MemoryLevers("none", 0, SHAPE.coils, False)
-    tight = plan(small_cfg(), SHAPE, 8.6, estimator=synthetic_estimate)
+    tight = plan(small_cfg(), SHAPE, 8.6, margin_gib=1.0, estimator=synthetic_estimate)
     assert tight.chosen.levers == MemoryLevers("cascade", 1, SHAPE.coils, False, checkpoint_cascades=1)
     assert tight.chosen.time.train_tflop == pytest.approx(3.9)
     assert "s/step" in tight.table() and "TFLOP/step" in tight.table()
@@ -56,7 +62,7 @@ def test_the_planner_ranks_by_projected_step_time_and_leaves_cascades_out_where_
 
 def test_a_tighter_budget_never_picks_a_faster_step():
     steps = [
-        plan(small_cfg(), SHAPE, budget, estimator=synthetic_estimate).chosen.step_s
+        plan(small_cfg(), SHAPE, budget, margin_gib=1.0, estimator=synthetic_estimate).chosen.step_s
         for budget in (24, 12, 9, 8, 7, 6)
     ]
     assert steps == sorted(steps)
@@ -64,8 +70,31 @@ def test_a_tighter_budget_never_picks_a_faster_step():
 
 
 def test_an_impossible_budget_fails_clearly():
-    with pytest.raises(NoLeversFit, match="no lever setting fits 2 GiB: the smallest train peak is"):
-        plan(small_cfg(), SHAPE, 2, estimator=synthetic_estimate)
+    with pytest.raises(NoLeversFit, match="no lever setting fits 2 GiB: the smallest need on the card is"):
+        plan(small_cfg(), SHAPE, 2, margin_gib=1.0, estimator=synthetic_estimate)
+
+
+def fragmented_estimate(cfg, shape, levers: MemoryLevers) -> Estimate:
+    """`synthetic_estimate` whose caching allocator reserves 1.3 x its peak."""
+    estimate = synthetic_estimate(cfg, shape, levers)
+    return dataclasses.replace(estimate, train_reserved=int(1.3 * estimate.train_peak))
+
+
+def test_the_card_must_hold_reserved_memory_workspace_and_context():
+    """GTX 1080 terms: 7.93 GiB card, 0.7 context, 0.3 workspace. By its peak + 1 GiB the per-cascade
+    checkpoint with offload would also fit with one cascade left out (5.5 GiB); reserved (1.3 x) it does not
+    (8.15 GiB): the planner keeps every cascade checkpointed (5 GiB peak, 6.5 reserved, 7.5 on the card)."""
+    card = ["hardware.card_gib=7.93", "hardware.context_gib=0.7", "hardware.workspace_gib=0.3"]
+    chosen = plan(small_cfg(*card), SHAPE, 8, estimator=fragmented_estimate)
+    assert chosen.budget == int(7.93 * GIB)  # the card is below the 8 GiB budget
+    assert chosen.chosen.levers == MemoryLevers("cascade", 0, SHAPE.coils, True)
+    assert chosen.chosen.need == int(1.3 * 5 * GIB) + int(0.3 * GIB) + int(0.7 * GIB)
+    entry = chosen.as_json()["chosen"]
+    assert entry["reserved_gib"] == pytest.approx(6.5) and entry["card_fit_gib"] == pytest.approx(7.5)
+    assert entry["card_gib"] == 7.93 and entry["context_gib"] == 0.7 and entry["workspace_gib"] == 0.3
+    assert "card GiB" in chosen.table() and "reserved" in chosen.table()
+    by_peak_only = plan(small_cfg(), SHAPE, 7.93, margin_gib=1.0, estimator=synthetic_estimate)
+    assert by_peak_only.chosen.levers == MemoryLevers("cascade", 0, SHAPE.coils, True, checkpoint_cascades=1)
 
 
 def test_candidates_are_ordered_by_cost_and_cover_every_lever():

@@ -10,7 +10,7 @@ from fastmri_pl.models.levers import MemoryLevers
 DEFAULT_AUTO_SHAPE = {"coils": 16, "height": 768, "width": 396}
 
 
-def auto_levers(cfg: DictConfig, margin_gib: float = 1.0) -> MemoryLevers:
+def auto_levers(cfg: DictConfig, margin_gib: float = 0.0) -> MemoryLevers:
     """Levers for `hardware.memory_gb` at `hardware.levers_auto_shape` (or the SNU brain shape), its height
     cropped to the target's when the run's `data.readout_crop` is on."""
     if cfg.hardware.levers != "auto":

@@ -1,7 +1,9 @@
 """`python -m fastmri_pl.memory`: the GPU-free estimate of a model x hardware profile, or a lever plan.
 
-Prints the phase peaks of one training step and of inference and what dominates the training peak, the work
-of a step and of a slice's inference and their projected times on the profile's card (`memory.roofline`), and
+Prints the phase peaks of one training step and of inference and what dominates the training peak, what the
+card holds beyond them (the caching allocator's reserved peak, kernel workspaces, CUDA context:
+`memory.card`), the work of a step and of a slice's inference and their projected times on the profile's card
+(`memory.roofline`), and
 writes them as JSON (`memory.output`). With `memory.plan=true` (or `hardware.levers=auto`) it searches the
 lever settings for `hardware.memory_gb` and prints the candidate table and the fastest one that fits.
 """
@@ -16,9 +18,10 @@ from omegaconf import DictConfig
 
 from fastmri_pl import CONFIG_DIR
 from fastmri_pl.memory.batch import BatchShape
+from fastmri_pl.memory.card import CardMemory
 from fastmri_pl.memory.compose import estimate_composed
 from fastmri_pl.memory.estimate import Estimate, estimate_full, gib
-from fastmri_pl.memory.planner import NoLeversFit, plan
+from fastmri_pl.memory.planner import plan
 from fastmri_pl.memory.report import format_bytes
 from fastmri_pl.memory.roofline import TimeEstimate, project_for
 from fastmri_pl.models.levers import MemoryLevers
@@ -48,8 +51,8 @@ def profile_levers(cfg: DictConfig) -> MemoryLevers | None:
     return MemoryLevers(**levers)
 
 
-def describe(estimate: Estimate, shape: BatchShape) -> str:
-    """Phase peaks and what dominates the training peak, for a terminal."""
+def describe(estimate: Estimate, shape: BatchShape, card: CardMemory) -> str:
+    """Phase peaks, what the card holds for a training step, and what dominates the training peak."""
     lines = [
         f"{estimate.params:,} parameters; {estimate.precision}; levers {estimate.levers}; batch "
         f"{shape.batch_size} x {shape.adj_slices} slices x {shape.coils} coils x "
@@ -60,6 +63,12 @@ def describe(estimate: Estimate, shape: BatchShape) -> str:
     lines += [f"{'train ' + name:<22}{format_bytes(nbytes):>12}" for name, nbytes in estimate.phases.items()]
     lines += [
         f"{'train (overall)':<22}{format_bytes(estimate.train_peak):>12}",
+        f"{'train reserved':<22}{format_bytes(max(estimate.train_peak, estimate.train_reserved)):>12}"
+        "  (caching allocator: + fragmentation)",
+        f"{'+ workspace':<22}{format_bytes(card.workspace):>12}  (cuDNN/cuFFT, hardware.workspace_gib)",
+        f"{'+ CUDA context':<22}{format_bytes(card.context):>12}  (hardware.context_gib)",
+        f"{'= on the card':<22}{format_bytes(card.need(estimate.train_peak, estimate.train_reserved)):>12}"
+        + ("" if card.total is None else f"  of {format_bytes(card.total)} (hardware.card_gib)"),
         f"{'host (offload)':<22}{format_bytes(estimate.host_peak):>12}",
         f"{'inference':<22}{format_bytes(estimate.infer_peak):>12}",
         "dominating the training peak:",
@@ -116,10 +125,12 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         method = {"full": estimate_full, "composed": estimate_composed}[cfg.memory.method]
         estimate = method(cfg, shape, levers, int(cfg.memory.steps))
     time = project_for(cfg, estimate.train_costs, estimate.infer_costs, shape.batch_size)
-    print(describe(estimate, shape))
+    card = CardMemory.from_config(cfg.hardware)
+    print(describe(estimate, shape, card))
     print(describe_time(time))
     document.update(estimate.as_json())
     document.update(time.as_json())
+    document.update(card.as_json(estimate.train_peak, estimate.train_reserved))
     document["train_peak_gib"] = gib(estimate.train_peak)
     if cfg.memory.output:
         path = Path(cfg.memory.output)
@@ -133,6 +144,6 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 def main(cfg: DictConfig) -> None:
     try:
         run(cfg)
-    except NoLeversFit as error:
+    except ValueError as error:  # NoLeversFit, or a bad key of the profile or memory group
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(1) from None

@@ -1,12 +1,13 @@
 """Pick the levers for a budget: the setting with the shortest projected step whose estimate fits.
 
 Every candidate is traced (memory peak and per-op costs, `memory.compose`) and projected to time with the
-profile's speed (`memory.roofline`); the winner is the fastest one (mean of its step-time range) whose
-training peak plus the margin fits `memory_gb`. Candidates: no checkpointing; checkpoint per cascade or per
-U-Net level, each with and without host offload and with the sensitivity net on all coils or one coil at a
-time (coil chunks of one adjacent slice everywhere: chunking expand/reduce adds only launches). Then partial
-checkpointing: from the fastest fitting setting that checkpoints, leave the last cascades out of the
-checkpoint (`checkpoint_cascades`), as many as still fit, found from the memory slope of leaving one out.
+profile's speed (`memory.roofline`); the winner is the fastest one (mean of its step-time range) whose need
+on the card (`memory.card`: the caching allocator's reserved peak, kernel workspaces and the CUDA context)
+plus the margin fits the smaller of the card and `memory_gb`. Candidates: no checkpointing; checkpoint per
+cascade or per U-Net level, each with and without host offload and with the sensitivity net on all coils or
+one coil at a time (coil chunks of one adjacent slice everywhere: chunking expand/reduce adds only launches).
+Then partial checkpointing: from the fastest fitting setting that checkpoints, leave the last cascades out of
+the checkpoint (`checkpoint_cascades`), as many as still fit, found from the memory slope of leaving one out.
 """
 
 import dataclasses
@@ -18,6 +19,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from fastmri_pl.memory.batch import BatchShape
+from fastmri_pl.memory.card import CardMemory
 from fastmri_pl.memory.compose import estimate_composed
 from fastmri_pl.memory.estimate import Estimate, gib
 from fastmri_pl.memory.report import GIB
@@ -41,6 +43,7 @@ class Candidate:
     margin: int
     budget: int
     time: TimeEstimate
+    card: CardMemory = CardMemory(None, 0, 0)
 
     @property
     def levers(self) -> MemoryLevers:
@@ -51,8 +54,13 @@ class Candidate:
         return RELATIVE_RECOMPUTE[self.levers.checkpoint]
 
     @property
+    def need(self) -> int:
+        """Bytes the card holds for a training step: reserved + workspace + context (`memory.card`)."""
+        return self.card.need(self.estimate.train_peak, self.estimate.train_reserved)
+
+    @property
     def fits(self) -> bool:
-        return self.estimate.train_peak + self.margin <= self.budget
+        return self.need + self.margin <= self.budget
 
     @property
     def step_s(self) -> float:
@@ -65,6 +73,7 @@ class Candidate:
             "train_peak_gib": gib(self.estimate.train_peak),
             "infer_peak_gib": gib(self.estimate.infer_peak),
             "host_gib": gib(self.estimate.host_peak),
+            **self.card.as_json(self.estimate.train_peak, self.estimate.train_reserved),
             "relative_recompute": round(self.recompute, 3),
             "fits": self.fits,
             **self.time.as_json(),
@@ -83,7 +92,7 @@ class Plan:
         faster = [c for c in self.candidates if c.step_s < self.chosen.step_s]
         why = (
             f"shortest projected step ({self.chosen.time.step_s[0]:.2f}-{self.chosen.time.step_s[1]:.2f} s) "
-            f"whose train peak {gib(self.chosen.estimate.train_peak):.2f} GiB + margin "
+            f"whose need on the card {gib(self.chosen.need):.2f} GiB (reserved, workspace, context) + margin "
             f"{gib(self.margin):.2f} GiB fits {gib(self.budget):.2f} GiB"
         )
         if faster:
@@ -104,7 +113,8 @@ class Plan:
         """The candidates, fastest first, the winner marked; times are projections (see the assumption)."""
         lines = [
             f"{'':2}{'checkpoint':<11}{'cascades':>9}{'sens_chunk':>11}{'coil_chunk':>11}{'offload':>8}"
-            f"{'train GiB':>10}{'infer GiB':>10}{'host GiB':>9}{'TFLOP/step':>11}{'s/step':>14}  fits",
+            f"{'train GiB':>10}{'reserved':>9}{'card GiB':>9}{'infer GiB':>10}{'host GiB':>9}"
+            f"{'TFLOP/step':>11}{'s/step':>14}  fits",
         ]
         for c in sorted(self.candidates, key=lambda c: c.step_s):
             lv, e, t = c.levers, c.estimate, c.time
@@ -115,10 +125,17 @@ class Plan:
             counted = "-" if lv.checkpoint == "none" else counted
             lines.append(
                 f"{mark:2}{lv.checkpoint:<11}{counted!s:>9}{lv.sens_chunk:>11}{lv.coil_chunk:>11}"
-                f"{str(lv.offload):>8}{gib(e.train_peak):>10.2f}{gib(e.infer_peak):>10.2f}"
+                f"{str(lv.offload):>8}{gib(e.train_peak):>10.2f}"
+                f"{gib(max(e.train_peak, e.train_reserved)):>9.2f}{gib(c.need):>9.2f}"
+                f"{gib(e.infer_peak):>10.2f}"
                 f"{gib(e.host_peak):>9.2f}{t.train_tflop:>11.2f}"
                 f"{f'{t.step_s[0]:.2f}-{t.step_s[1]:.2f}':>14}  {'yes' if c.fits else 'no'}"
             )
+        lines.append(
+            f"card GiB = reserved + workspace {gib(self.chosen.card.workspace):.2f} + context "
+            f"{gib(self.chosen.card.context):.2f}; fits: card GiB + margin {gib(self.margin):.2f} <= "
+            f"{gib(self.budget):.2f} GiB"
+        )
         lines.append(f"time: {self.chosen.time.assumption}")
         return "\n".join(lines)
 
@@ -141,21 +158,23 @@ def plan(
     cfg: DictConfig,
     shape: BatchShape,
     budget_gib: float,
-    margin_gib: float = 1.0,
+    margin_gib: float = 0.0,
     estimator: Estimator = estimate_composed,
     exhaustive: bool = False,
 ) -> Plan:
-    """The fastest lever setting whose estimate + margin fits `budget_gib`; raises `NoLeversFit` if none.
+    """The fastest lever setting whose need on the card + margin fits `budget_gib` and the profile's card
+    (`hardware.card_gib`); raises `NoLeversFit` if none.
 
     exhaustive: search partial checkpointing from every fitting setting that checkpoints, not only the
     fastest.
     """
-    budget, margin = int(budget_gib * GIB), int(margin_gib * GIB)
+    card = CardMemory.from_config(cfg.hardware)
+    budget, margin = card.limit(int(budget_gib * GIB)), int(margin_gib * GIB)
 
     def candidate(levers: MemoryLevers) -> Candidate:
         estimate = estimator(cfg, shape, levers)
         time = project_for(cfg, estimate.train_costs, estimate.infer_costs, shape.batch_size)
-        return Candidate(estimate, margin, budget, time)
+        return Candidate(estimate, margin, budget, time, card)
 
     candidates = [candidate(levers) for levers in candidate_levers(shape.coils)]
     bases = sorted(
@@ -166,10 +185,11 @@ def plan(
         candidates += partial_checkpoints(base, cascades, candidate)
     fitting = [c for c in candidates if c.fits]
     if not fitting:
-        smallest = min(candidates, key=lambda c: c.estimate.train_peak)
+        smallest = min(candidates, key=lambda c: c.need)
         raise NoLeversFit(
-            f"no lever setting fits {budget_gib:g} GiB: the smallest train peak is "
-            f"{gib(smallest.estimate.train_peak):.2f} GiB ({smallest.levers}) + margin {margin_gib:g} GiB; "
+            f"no lever setting fits {gib(budget):g} GiB: the smallest need on the card is "
+            f"{gib(smallest.need):.2f} GiB ({smallest.levers}: reserved, workspace, context) + margin "
+            f"{margin_gib:g} GiB; "
             "use a card with more memory, fewer coils per chunk or a smaller model\n"
             + Plan(budget, margin, smallest, tuple(candidates)).table()
         )
@@ -192,10 +212,10 @@ def partial_checkpoints(
 
     one = leaving_out(1)
     estimated = [one]
-    slope = one.estimate.train_peak - base.estimate.train_peak
+    slope = one.need - base.need
     if not one.fits or slope <= 0:
         return estimated
-    room = base.budget - base.margin - base.estimate.train_peak
+    room = base.budget - base.margin - base.need
     count = min(cascades - 1, math.floor(room / slope))
     while count > 1:
         estimated.append(leaving_out(count))

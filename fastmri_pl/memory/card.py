@@ -1,0 +1,64 @@
+"""What a card must hold for a traced step beyond its tensors, and the test of whether it fits.
+
+need = reserved + workspace + context, where
+- reserved: what the CUDA caching allocator would hold for the traced allocations (`memory.allocator`), the
+  tensors' peak plus fragmentation (the peak itself where nothing was replayed);
+- workspace (`hardware.workspace_gib`): scratch that cuDNN (a convolution algorithm's workspace) and cuFFT
+  (plan work areas) take from the caching allocator during a call, never seen by the trace; one allowance
+  for the largest such call, assumed to overlap the peak;
+- context (`hardware.context_gib`): the CUDA context (driver state, loaded kernels, cuDNN/cuBLAS handles),
+  held outside the allocator for the whole run.
+A step fits when need <= the smaller of `hardware.card_gib` (the total the driver reports, below the vendor's
+nominal size; null: no card limit, as on a CPU) and the budget (`hardware.memory_gb`).
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+GIB = 2**30
+KEYS = ("card_gib", "context_gib", "workspace_gib")
+
+
+@dataclass(frozen=True)
+class CardMemory:
+    """A profile's card in bytes: total (None: no limit), CUDA context, kernel-workspace allowance."""
+
+    total: int | None
+    context: int
+    workspace: int
+
+    @classmethod
+    def from_config(cls, hardware: Any) -> "CardMemory":
+        """`hardware.card_gib/context_gib/workspace_gib` (absent or null: no card limit, 0, 0)."""
+        values = {key: hardware.get(key) for key in KEYS}
+        for key, value in values.items():
+            if value is not None and (not isinstance(value, int | float) or value < 0):
+                raise ValueError(f"hardware.{key} must be a number of GiB >= 0 or null, got {value!r}")
+        total = values["card_gib"]
+        return cls(
+            total=None if total is None else int(total * GIB),
+            context=int((values["context_gib"] or 0) * GIB),
+            workspace=int((values["workspace_gib"] or 0) * GIB),
+        )
+
+    def need(self, peak: int, reserved: int) -> int:
+        """Bytes the card must hold: reserved (or the tensors' peak where larger), workspace and context."""
+        return max(peak, reserved) + self.workspace + self.context
+
+    def limit(self, budget: int) -> int:
+        """The bytes a step may need: the smaller of the card and `budget`."""
+        return budget if self.total is None else min(budget, self.total)
+
+    def as_json(self, peak: int, reserved: int) -> dict[str, float | None]:
+        """The fields `python -m fastmri_pl.memory` reports for a training step (GiB)."""
+        return {
+            "reserved_gib": _gib(max(peak, reserved)),
+            "workspace_gib": _gib(self.workspace),
+            "context_gib": _gib(self.context),
+            "card_fit_gib": _gib(self.need(peak, reserved)),
+            "card_gib": None if self.total is None else _gib(self.total),
+        }
+
+
+def _gib(nbytes: int) -> float:
+    return round(nbytes / GIB, 6)
