@@ -1,4 +1,5 @@
-"""Lightning checkpoints written atomically (the factory gives every `Trainer` this `CheckpointIO`)."""
+"""Lightning checkpoints written atomically (the factory gives every `Trainer` this `CheckpointIO`), and the
+`torch.save` behind it for other checkpoint files (imported weights)."""
 
 import io
 from pathlib import Path
@@ -24,6 +25,11 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint: dict[str, Any], path: _PATH, storage_options: Any = None) -> None:
         if storage_options is not None:
             raise TypeError(f"{type(self).__name__} takes no storage_options, got {storage_options!r}")
-        buffer = io.BytesIO()
-        torch.save(checkpoint, buffer)
-        write_atomically(Path(path), buffer.getbuffer())
+        save_atomically(checkpoint, Path(path))
+
+
+def save_atomically(obj: Any, path: Path) -> None:
+    """`torch.save(obj, path)` whole or not at all: serialised in memory, then `atomic.write_atomically`."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    write_atomically(path, buffer.getbuffer())

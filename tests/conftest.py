@@ -1,5 +1,7 @@
-"""Shared fixtures: tiny synthetic folders generated once per session (`data_`), composed configs."""
+"""Shared fixtures: tiny synthetic folders generated once per session (`data_`), composed configs, a full
+disk."""
 
+import errno
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -10,7 +12,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from fastmri_pl import CONFIG_DIR
+from fastmri_pl import CONFIG_DIR, atomic
 from fastmri_pl.data.synthetic import SyntheticConfig, generate, synthetic_config
 from fastmri_pl.paths import ROOT_VARIABLE
 
@@ -178,3 +180,41 @@ def trained_run_dir(
     ]
     train(compose_config(overrides, output_dir=run_dir))
     return run_dir
+
+
+@pytest.fixture
+def full_disk(monkeypatch: pytest.MonkeyPatch) -> Callable[..., list[str]]:
+    """`full_disk(after=n)`: the first n writes of `atomic.write_atomically` land, every later one finds the
+    disk full (half of its data lands, then ENOSPC); returns the growing list of the files written to. A
+    fault-injected disk: mounting a small tmpfs needs root."""
+
+    def fill(after: int = 0) -> list[str]:
+        writes: list[str] = []
+
+        class FullDisk:
+            def __init__(self, name: str, mode: str) -> None:
+                self.file = open(name, mode)  # noqa: SIM115 (closed in __exit__)
+
+            def __enter__(self) -> "FullDisk":
+                return self
+
+            def __exit__(self, *args: object) -> None:
+                self.file.close()
+
+            def flush(self) -> None:
+                self.file.flush()
+
+            def fileno(self) -> int:
+                return self.file.fileno()
+
+            def write(self, data: bytes | memoryview) -> int:
+                writes.append(self.file.name)
+                if len(writes) <= after:
+                    return self.file.write(data)
+                self.file.write(bytes(data)[: len(data) // 2])
+                raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(atomic, "open", FullDisk, raising=False)
+        return writes
+
+    return fill

@@ -1,7 +1,6 @@
 """Checkpoints a resume can trust, on a tiny model: mid-epoch and epoch-start resumes equal the uninterrupted
 run (batch order, random draws, scheduler); writes are atomic and a failed one names the file."""
 
-import errno
 from pathlib import Path
 
 import lightning as L
@@ -10,7 +9,6 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from fastmri_pl import atomic
 from fastmri_pl.atomic import WriteError, check_writable_folder, write_atomically
 from fastmri_pl.callbacks.checkpoint import RunCheckpoint
 from fastmri_pl.checkpoint_io import AtomicCheckpointIO
@@ -184,27 +182,10 @@ def test_ddp_shares_resume_where_rank_zero_stopped():
         assert list(resumed) == share[2:]
 
 
-def test_failed_write_keeps_the_earlier_file_and_names_the_cause(tmp_path, monkeypatch):
+def test_failed_write_keeps_the_earlier_file_and_names_the_cause(tmp_path, full_disk):
     path = tmp_path / "last.ckpt"
     write_atomically(path, b"epoch 0")
-
-    class FullDisk:
-        """A file on a full disk: half of each write lands, then ENOSPC."""
-
-        def __init__(self, name, mode):
-            self.file = open(name, mode)  # noqa: SIM115 (closed in __exit__)
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *args):
-            self.file.close()
-
-        def write(self, data):
-            self.file.write(bytes(data)[: len(data) // 2])
-            raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(atomic, "open", FullDisk, raising=False)
+    full_disk()
     with pytest.raises(WriteError, match=r"last\.ckpt: cannot be written \(No space left on device\)"):
         write_atomically(path, b"epoch 1, much longer")
     assert path.read_bytes() == b"epoch 0"

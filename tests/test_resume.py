@@ -2,7 +2,6 @@
 last.ckpt follows every epoch whatever the metric did, a full disk or a blocked checkpoints folder ends with
 one line and leaves earlier checkpoints loadable."""
 
-import errno
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -12,7 +11,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from fastmri_pl import atomic, factory
+from fastmri_pl import factory
 from fastmri_pl import train as train_module
 from fastmri_pl.run_folder import release_lock
 from fastmri_pl.run_summary import print_summary
@@ -123,37 +122,11 @@ def run_main(monkeypatch, capsys, run_dir: Path, *overrides: str) -> tuple[int, 
 
 
 def test_full_disk_ends_with_one_line_and_keeps_earlier_checkpoints(
-    train_tiny_overrides, tmp_path, monkeypatch, capsys
+    train_tiny_overrides, tmp_path, monkeypatch, capsys, full_disk
 ):
     """Epoch 0's two checkpoints are written; from then on the disk is full: half of a write lands, then
-    ENOSPC (a fault-injected disk: mounting a small tmpfs needs root)."""
-    real_open = open
-    writes = []
-
-    class FullDisk:
-        def __init__(self, name, mode):
-            self.file = real_open(name, mode)  # noqa: SIM115 (closed in __exit__)
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *args):
-            self.file.close()
-
-        def flush(self):
-            self.file.flush()
-
-        def fileno(self):
-            return self.file.fileno()
-
-        def write(self, data):
-            writes.append(self.file.name)
-            if len(writes) <= 2:
-                return self.file.write(data)
-            self.file.write(bytes(data)[: len(data) // 2])
-            raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(atomic, "open", FullDisk, raising=False)
+    ENOSPC."""
+    full_disk(after=2)
     run_dir = tmp_path / "run"
     code, stderr = run_main(
         monkeypatch,

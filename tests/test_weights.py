@@ -10,6 +10,7 @@ from omegaconf import DictConfig
 from reference_layouts import RefPromptMR, RefVarNet, kspace_batch, perturbed, relative_error
 
 from fastmri_pl import factory
+from fastmri_pl.atomic import WriteError
 from fastmri_pl.data.errors import DataError
 from fastmri_pl.weights import cli as weights_cli
 from fastmri_pl.weights.checkpoint import load_net_weights
@@ -169,6 +170,28 @@ def test_cli_refuses_to_overwrite_with_one_line(
         f"error: {out}: already exists; pass weights.overwrite=true to replace it"
     ]
     assert out.read_bytes() == written
+
+
+def test_full_disk_keeps_the_earlier_import(
+    promptmr_reference, tmp_path: Path, compose_config, full_disk
+) -> None:
+    """`weights.overwrite=true` on a full disk: a `WriteError` (one line), the earlier file intact."""
+    _, source, _ = promptmr_reference
+    out = tmp_path / "imported.ckpt"
+    arguments = [
+        "model=promptmr_small",
+        "weights.source=promptmr_reference",
+        f"weights.input={source}",
+        f"weights.output={out}",
+    ]
+    import_weights(weights_config(compose_config, tmp_path, *arguments))
+    written = out.read_bytes()
+    full_disk()
+    with pytest.raises(WriteError, match="No space left on device") as error:
+        import_weights(weights_config(compose_config, tmp_path, *arguments, "weights.overwrite=true"))
+    assert error.value.path == str(out)
+    assert out.read_bytes() == written
+    assert [p.name for p in out.parent.glob("*imported.ckpt*")] == ["imported.ckpt"]  # no temporary left
 
 
 def test_imported_checkpoint_reconstructs_and_starts_training(

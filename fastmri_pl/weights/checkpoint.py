@@ -6,13 +6,13 @@ imported checkpoint has the same layout (and nothing else a resume would need), 
 not one or belong to another model with one line, not a traceback or 25 KB of state-dict keys.
 """
 
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from fastmri_pl.checkpoint_io import save_atomically
 from fastmri_pl.data.errors import DataError
 
 NET_PREFIX = "net."
@@ -47,21 +47,11 @@ def load_net_weights(net: nn.Module, ckpt_path: Path) -> dict:
     return checkpoint
 
 
-def save_net_weights(
-    path: Path, net_state: dict[str, torch.Tensor], origin: dict[str, Any], overwrite: bool
-) -> None:
-    """Write `{"state_dict": {"net.<key>": ...}, "imported_from": origin}` through a temporary file and a
-    rename; an existing `path` is replaced only with `overwrite`."""
-    if path.exists() and not overwrite:
-        raise DataError(path, "already exists; pass weights.overwrite=true to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
+def save_net_weights(path: Path, net_state: dict[str, torch.Tensor], origin: dict[str, Any]) -> None:
+    """Write `{"state_dict": {"net.<key>": ...}, "imported_from": origin}` whole or not at all
+    (a full disk is one `WriteError` line, an earlier file stays intact)."""
     checkpoint = {"state_dict": {NET_PREFIX + k: v for k, v in net_state.items()}, "imported_from": origin}
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        torch.save(checkpoint, temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    save_atomically(checkpoint, path)
 
 
 def _line(error: Exception, containing: str) -> str:

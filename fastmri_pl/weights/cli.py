@@ -36,7 +36,7 @@ def import_weights(cfg: DictConfig, console: Console | None = None) -> Path:
     source, output = str(cfg.weights.source), Path(cfg.weights.output)
     if source not in IMPORTERS:
         raise DataError("weights.source", f"must be one of {tuple(IMPORTERS)}, got {source!r}")
-    if output.exists() and not cfg.weights.overwrite:
+    if output.exists() and not cfg.weights.overwrite:  # before any work
         raise DataError(output, "already exists; pass weights.overwrite=true to replace it")
     network_type, key_map_for = IMPORTERS[source]
     net = factory.build_net(cfg)
@@ -52,7 +52,7 @@ def import_weights(cfg: DictConfig, console: Console | None = None) -> Path:
     state = apply_key_map(net.state_dict(), key_map, reference.tensors, cfg.weights.input)
     net.load_state_dict(state, strict=True)
     origin = {"source": source, "input": str(cfg.weights.input), "network": type(net).__name__}
-    save_net_weights(output, state, origin, overwrite=bool(cfg.weights.overwrite))
+    save_net_weights(output, state, origin)
     where = f" (prefix {reference.prefix!r})" if reference.prefix else ""
     if reference.ignored:
         where += f"; ignored {len(reference.ignored)} keys outside it: {', '.join(reference.ignored)}"
