@@ -6,7 +6,8 @@ the reference lacks, reference keys nothing uses, and values whose shape differs
 transform (most often a `model=` whose sizes differ from the checkpoint's).
 """
 
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,36 @@ class Source:
 
 
 KeyMap = dict[str, Source]
+
+
+def cascade_key_map(
+    keys: Iterable[str],
+    sens_unet: str,
+    cascade_unet: str,
+    unet_source: Callable[[str, str], Source | None],
+) -> KeyMap:
+    """The key map of a cascaded network, laid out alike in both references: our sensitivity U-Net (keys under
+    `sens_unet`) is `sens_net.norm_unet.unet.*` there, cascade i's U-Net (`cascades.<i>.<cascade_unet>`)
+    `cascades.<i>.model.unet.*`, and its data-consistency weight `cascades.<i>.dc_weight` (a leading singleton
+    axis). `unet_source(prefix, body)` maps a key inside one of our U-Nets (`prefix` the U-Net's path, `body`
+    the rest) to the reference U-Net's, None where no rule knows it (the key is then reported unmapped)."""
+    pattern = re.compile(
+        rf"(?:(?P<sens>{re.escape(sens_unet)})|cascades\.(?P<cascade>\d+)\.{re.escape(cascade_unet)})(?P<body>.+)"
+        r"|cascades\.(?P<dc>\d+)\.data_consistency\.weight"
+    )
+    key_map: KeyMap = {}
+    for key in keys:
+        match = pattern.fullmatch(key)
+        if match is None:
+            continue
+        if match["dc"] is not None:
+            key_map[key] = Source(f"cascades.{match['dc']}.dc_weight", drop_leading_axis)
+            continue
+        source = unet_source(key[: -len(match["body"])], match["body"])
+        if source is not None:
+            head = "sens_net.norm_unet.unet." if match["sens"] else f"cascades.{match['cascade']}.model.unet."
+            key_map[key] = Source(head + source.key, source.transform)
+    return key_map
 
 
 def _listed(keys: list[str]) -> str:

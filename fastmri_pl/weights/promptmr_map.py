@@ -12,7 +12,14 @@ import re
 from fastmri_pl.models.prompt_unet import PromptUnet
 from fastmri_pl.models.promptmr import PromptMR
 from fastmri_pl.weights.channels import stacked_to_interleaved
-from fastmri_pl.weights.keymap import KeyMap, Source, Transform, drop_leading_axis, unchanged
+from fastmri_pl.weights.keymap import (
+    KeyMap,
+    Source,
+    Transform,
+    cascade_key_map,
+    drop_leading_axis,
+    unchanged,
+)
 
 REFERENCE_LEVELS = 3
 
@@ -32,10 +39,6 @@ _UNET_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     )
 )
 _ATTENTION = ((".attention.gate.1.", ".CA.conv_du.0."), (".attention.gate.3.", ".CA.conv_du.2."))
-_KEY = re.compile(
-    r"(?:(?P<sens>sens_net\.unet\.unet\.)|cascades\.(?P<cascade>\d+)\.refiner\.unet\.)(?P<body>.+)"
-    r"|cascades\.(?P<dc>\d+)\.data_consistency\.weight"
-)
 
 
 def _unet_key(body: str) -> str | None:
@@ -75,16 +78,9 @@ def check_levels(net: PromptMR) -> None:
 def promptmr_key_map(net: PromptMR) -> KeyMap:
     """Every key of `net.state_dict()` the reference layout holds, with its source key and transform."""
     check_levels(net)
-    key_map: KeyMap = {}
-    for key in net.state_dict():
-        match = _KEY.fullmatch(key)
-        if match is None:
-            continue
-        if match["dc"] is not None:
-            key_map[key] = Source(f"cascades.{match['dc']}.dc_weight", drop_leading_axis)
-            continue
-        reference = _unet_key(match["body"])
-        if reference is not None:
-            head = "sens_net.norm_unet.unet." if match["sens"] else f"cascades.{match['cascade']}.model.unet."
-            key_map[key] = Source(head + reference, _transform(match["body"]))
-    return key_map
+    return cascade_key_map(net.state_dict(), "sens_net.unet.unet.", "refiner.unet.", _unet_source)
+
+
+def _unet_source(prefix: str, body: str) -> Source | None:
+    reference = _unet_key(body)
+    return None if reference is None else Source(reference, _transform(body))

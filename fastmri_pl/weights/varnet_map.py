@@ -11,15 +11,11 @@ import re
 
 from fastmri_pl.models.unet import ComplexNormUnet, Unet
 from fastmri_pl.models.varnet import VarNet
-from fastmri_pl.weights.keymap import KeyMap, Source, drop_leading_axis
+from fastmri_pl.weights.keymap import KeyMap, Source, cascade_key_map
 
 # fastMRI's NormUnet pads every input to a multiple of 16 whatever its depth; ours pads to 2**pools
 REFERENCE_PAD_MULTIPLE = 16
 _CONV_INDEX = {"0": "0", "3": "4"}
-_KEY = re.compile(
-    r"(?:(?P<sens>sens_net\.norm_unet\.unet\.)|cascades\.(?P<cascade>\d+)\.regulariser\.unet\.)(?P<body>.+)"
-    r"|cascades\.(?P<dc>\d+)\.data_consistency\.weight"
-)
 _BLOCK = re.compile(r"(down|up)\.(\d+)\.(\d)\.(.+)")
 
 
@@ -57,20 +53,12 @@ def check_padding(net: VarNet) -> None:
 
 
 def varnet_key_map(net: VarNet) -> KeyMap:
-    """Every key of `net.state_dict()` the fastMRI layout holds, with its source key and transform."""
+    """Every key of `net.state_dict()` the fastMRI layout holds, with its source key (no transform)."""
     check_padding(net)
     pools = {f"{name}.": m.num_pools for name, m in net.named_modules() if isinstance(m, Unet)}
-    key_map: KeyMap = {}
-    for key in net.state_dict():
-        match = _KEY.fullmatch(key)
-        if match is None:
-            continue
-        if match["dc"] is not None:
-            key_map[key] = Source(f"cascades.{match['dc']}.dc_weight", drop_leading_axis)
-            continue
-        prefix = key[: -len(match["body"])]
-        reference = _unet_key(match["body"], pools[prefix])
-        if reference is not None:
-            head = "sens_net.norm_unet.unet." if match["sens"] else f"cascades.{match['cascade']}.model.unet."
-            key_map[key] = Source(head + reference)
-    return key_map
+
+    def unet_source(prefix: str, body: str) -> Source | None:
+        reference = _unet_key(body, pools[prefix])
+        return None if reference is None else Source(reference)
+
+    return cascade_key_map(net.state_dict(), "sens_net.norm_unet.unet.", "regulariser.unet.", unet_source)
