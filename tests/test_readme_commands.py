@@ -22,7 +22,7 @@ SHORT = "trainer.max_epochs=1 ++trainer.limit_train_batches=2 ++trainer.limit_va
 
 # pattern (re.search on the command) -> why it does not run here
 SKIPPED = {
-    r"^make ": "make targets install into .venv (CI runs `make lint` and `make test` itself)",
+    r"^make ": "make targets work on the checkout and install into .venv (tests/test_makefile.py, CI's make test)",
     r"^source \.venv/bin/activate": "the harness runs every command with this venv active",
     r"\bpip install\b": "installs packages",
     r"/path/to/": "needs the challenge's or fastMRI's real data",
@@ -67,9 +67,6 @@ def readme_commands() -> list[str]:
 
 COMMANDS = readme_commands()
 
-# pattern -> why the command fails today; strict: the day it passes, this test fails until the entry goes
-KNOWN_FAILING: dict[str, str] = {}
-
 
 def first_match(table: dict[str, object], command: str) -> str | None:
     return next((pattern for pattern in table if re.search(pattern, command)), None)
@@ -77,7 +74,7 @@ def first_match(table: dict[str, object], command: str) -> str | None:
 
 def test_the_readme_has_commands_and_every_table_entry_matches_one() -> None:
     assert len(COMMANDS) >= 10
-    stale = [p for p in [*SKIPPED, *SHORTENED, *KNOWN_FAILING] if not any(re.search(p, c) for c in COMMANDS)]
+    stale = [p for p in [*SKIPPED, *SHORTENED] if not any(re.search(p, c) for c in COMMANDS)]
     assert not stale, f"table entries that match no README command: {stale}"
 
 
@@ -87,11 +84,9 @@ def project_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=COMMANDS)
-def test_readme_command(command: str, project_root: Path, request: pytest.FixtureRequest) -> None:
+def test_readme_command(command: str, project_root: Path) -> None:
     if skipped := first_match(SKIPPED, command):
         pytest.skip(SKIPPED[skipped])
-    if failing := first_match(KNOWN_FAILING, command):
-        request.applymarker(pytest.mark.xfail(reason=KNOWN_FAILING[failing], strict=True))
     shortened = first_match(SHORTENED, command)
     run = f"{command} {SHORTENED[shortened][0]}" if shortened else command
     venv_bin = str(Path(sys.executable).parent)
