@@ -22,7 +22,7 @@ SHORT = "trainer.max_epochs=1 ++trainer.limit_train_batches=2 ++trainer.limit_va
 
 # pattern (re.search on the command) -> why it does not run here
 SKIPPED = {
-    r"^make ": "make targets work on the checkout and install into .venv (tests/test_makefile.py, CI's make test)",
+    r"^make ": "make works on the checkout and installs into .venv (tests/test_makefile.py, CI's make test)",
     r"^source \.venv/bin/activate": "the harness runs every command with this venv active",
     r"\bpip install\b": "installs packages",
     r"/path/to/": "needs the challenge's or fastMRI's real data",
