@@ -33,6 +33,12 @@ def test_cli_writes_the_required_fields(tmp_path, capsys):
     assert document["params"] > 100_000 and document["model"] == "VarNet"
     assert 0 < document["infer_peak_gib"] < document["train_peak_gib"]
     assert document["host_gib"] > 0  # gtx1080 offloads cascade boundaries
+    # on the card: reserved by the caching allocator (>= the peak) + workspace + context, of 7.93 GiB
+    assert document["train_reserved_gib"] >= document["train_peak_gib"]
+    assert document["reserved_gib"] == document["train_reserved_gib"]
+    assert (document["workspace_gib"], document["context_gib"], document["card_gib"]) == (0.25, 0.7, 7.93)
+    assert document["card_fit_gib"] == pytest.approx(document["reserved_gib"] + 0.95, abs=1e-5)
+    assert document["infer_card_fit_gib"] == pytest.approx(document["infer_reserved_gib"] + 0.95, abs=1e-5)
     assert set(document["phases_gib"]) == {"forward", "backward", "optimizer"}
     assert document["shape"] == {
         "batch": 1,
@@ -44,6 +50,7 @@ def test_cli_writes_the_required_fields(tmp_path, capsys):
     }
     printed = capsys.readouterr().out
     assert "train backward" in printed and "dominating the training peak" in printed
+    assert "= on the card" in printed and "of 7.93 GiB (hardware.card_gib)" in printed
 
 
 def test_oom_message_names_peak_budget_and_what_to_try():
@@ -64,7 +71,13 @@ def test_bad_levers_value_is_refused():
         run(memory_cfg("hardware=cpu", "hardware.levers=fast"))
 
 
+def test_a_negative_card_size_is_refused_naming_the_key():
+    with pytest.raises(ValueError, match="hardware.context_gib must be a number of GiB >= 0"):
+        run(memory_cfg("hardware=gtx1080", "hardware.context_gib=-1"))
+
+
 TIME_FIELDS = ("train_tflop", "infer_tflop", "step_s", "epoch_h", "leaderboard_s")
+CARD_FIELDS = ("reserved_gib", "workspace_gib", "context_gib", "card_fit_gib", "card_gib")
 
 
 def test_cli_reports_work_and_projected_times_for_the_model_and_every_candidate(tmp_path, capsys):
@@ -76,7 +89,7 @@ def test_cli_reports_work_and_projected_times_for_the_model_and_every_candidate(
     )
     document = json.loads(output.read_text())
     for entry in (document, document["chosen"], *document["candidates"]):
-        for key in TIME_FIELDS:
+        for key in (*TIME_FIELDS, *CARD_FIELDS, "infer_card_fit_gib"):
             assert key in entry, key
         low, high = entry["step_s"]  # equal where every op takes the per-op overhead (tiny shapes)
         assert 0 < low <= high and entry["train_tflop"] > entry["infer_tflop"] > 0

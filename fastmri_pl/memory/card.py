@@ -15,6 +15,8 @@ nominal size; null: no card limit, as on a CPU) and the budget (`hardware.memory
 from dataclasses import dataclass
 from typing import Any
 
+from fastmri_pl.memory.estimate import Estimate
+
 GIB = 2**30
 KEYS = ("card_gib", "context_gib", "workspace_gib")
 
@@ -49,14 +51,17 @@ class CardMemory:
         """The bytes a step may need: the smaller of the card and `budget`."""
         return budget if self.total is None else min(budget, self.total)
 
-    def as_json(self, peak: int, reserved: int) -> dict[str, float | None]:
-        """The fields `python -m fastmri_pl.memory` reports for a training step (GiB)."""
+    def as_json(self, estimate: Estimate) -> dict[str, float | None]:
+        """The fields `python -m fastmri_pl.memory` reports (GiB): a training step's, and what inference
+        (`reconstruct`, no optimizer, no autograd) needs on the same card."""
+        peak, reserved = estimate.train_peak, estimate.train_reserved
         return {
             "reserved_gib": _gib(max(peak, reserved)),
             "workspace_gib": _gib(self.workspace),
             "context_gib": _gib(self.context),
             "card_fit_gib": _gib(self.need(peak, reserved)),
             "card_gib": None if self.total is None else _gib(self.total),
+            "infer_card_fit_gib": _gib(self.need(estimate.infer_peak, estimate.infer_reserved)),
         }
 
 

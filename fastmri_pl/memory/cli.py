@@ -130,7 +130,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     print(describe_time(time))
     document.update(estimate.as_json())
     document.update(time.as_json())
-    document.update(card.as_json(estimate.train_peak, estimate.train_reserved))
+    document.update(card.as_json(estimate))
     document["train_peak_gib"] = gib(estimate.train_peak)
     if cfg.memory.output:
         path = Path(cfg.memory.output)

@@ -43,7 +43,7 @@ class Candidate:
     margin: int
     budget: int
     time: TimeEstimate
-    card: CardMemory = CardMemory(None, 0, 0)
+    card: CardMemory
 
     @property
     def levers(self) -> MemoryLevers:
@@ -73,7 +73,7 @@ class Candidate:
             "train_peak_gib": gib(self.estimate.train_peak),
             "infer_peak_gib": gib(self.estimate.infer_peak),
             "host_gib": gib(self.estimate.host_peak),
-            **self.card.as_json(self.estimate.train_peak, self.estimate.train_reserved),
+            **self.card.as_json(self.estimate),
             "relative_recompute": round(self.recompute, 3),
             "fits": self.fits,
             **self.time.as_json(),
