@@ -99,12 +99,13 @@ def cpu_warning(cfg: DictConfig) -> str | None:
 
 @rank_zero_only
 def print_startup(cfg: DictConfig) -> None:
-    """Printed before anything is built, so a wrong profile or folder shows before minutes of work: the config
-    tree (`print_config=false` leaves it out), the one-line run description and, on CPU, a size warning."""
+    """Printed before anything is built, so a wrong profile or folder shows before minutes of work: on CPU a
+    size warning first (the tree below runs to ~200 lines, and a warning under it scrolls away), the config
+    tree (`print_config=false` leaves it out), then the one-line run description."""
     console = Console()
-    if cfg.get("print_config", True):
-        console.print(config_tree(cfg))
-    console.print(startup_line(cfg), markup=False, highlight=False, soft_wrap=True)
     warning = cpu_warning(cfg)
     if warning:
         console.print(warning, style="bold yellow", markup=False, highlight=False, soft_wrap=True)
+    if cfg.get("print_config", True):
+        console.print(config_tree(cfg))
+    console.print(startup_line(cfg), markup=False, highlight=False, soft_wrap=True)
