@@ -9,6 +9,7 @@ run's timings, which adds the forward time per slice to the metrics.
 
 import math
 from collections.abc import Sequence
+from contextlib import closing
 from pathlib import Path
 
 import hydra
@@ -117,8 +118,10 @@ def evaluate(
         check_pair(pair, layout)
         if layout == "snu":
             rules.anatomy(pair.target_path)
-    scored = track(pairs, description="scoring volumes", transient=True, disable=not progress)
-    scores = [score_volume(pair, read_volume(pair, layout), layout, rules) for pair in scored]
+    # closed on an error too: a suspended `track` keeps its display on rich's console, and an in-process
+    # caller's next display (Lightning's progress bar) would be popped in its place when it is collected
+    with closing(track(pairs, description="scoring volumes", transient=True, disable=not progress)) as scored:
+        scores = [score_volume(pair, read_volume(pair, layout), layout, rules) for pair in scored]
     over = aggregation(layout)
     summary = summarize(scores, over, with_boxes=layout == "snu" and rules.score == "full_bbox")
     if timings is not None:

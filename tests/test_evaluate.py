@@ -8,7 +8,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+import rich
 from hydra import compose, initialize_config_dir
+from rich.live import Live
 from scipy import ndimage
 from skimage.metrics import structural_similarity
 
@@ -328,4 +330,7 @@ def test_cli_prints_a_bad_file_as_one_line_and_exits_2(
     stderr = capsys.readouterr().err
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {bad}:") and "Traceback" not in stderr
+    console = rich.get_console()  # the failed run left no progress display live for the next one to trip on
+    assert console.set_live(Live(console=console))
+    console.clear_live()
     assert "slice 1 holds NaN" in lines[0] and not (out / "metrics.json").exists()
