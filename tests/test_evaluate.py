@@ -247,6 +247,30 @@ def test_bad_reconstruction_is_refused_naming_the_file(tmp_path: Path, how: str,
     assert not (out / "metrics.json").exists()
 
 
+@pytest.mark.parametrize(
+    ("maximum", "message"),
+    [
+        (None, "missing attribute 'max'"),
+        (0.0, "attribute 'max' is 0.0, expected > 0"),
+        (np.nan, "attribute 'max' is nan"),
+        (np.inf, "attribute 'max' is inf"),
+    ],
+)
+def test_target_without_a_usable_max_is_refused(tmp_path: Path, maximum: float | None, message: str) -> None:
+    """The SSIM data range is checked as training data's is (`h5checks.require_attr`)."""
+    root, out, _ = snu_folders(tmp_path, {"acc4": 0.1})
+    bad = root / "leaderboard" / "acc4" / "image" / "brain_test2.h5"
+    with h5py.File(bad, "a") as f:
+        if maximum is None:
+            del f.attrs["max"]
+        else:
+            f.attrs["max"] = maximum
+    with pytest.raises(DataError, match=message) as error:
+        evaluate(root, out, layout="snu")
+    assert error.value.path == str(bad)
+    assert not (out / "metrics.json").exists()
+
+
 def test_folder_without_targets_is_refused(tmp_path: Path) -> None:
     (tmp_path / "root" / "leaderboard" / "acc4").mkdir(parents=True)
     with pytest.raises(DataError, match="no <acc>/image/") as error:

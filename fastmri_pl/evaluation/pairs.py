@@ -16,6 +16,7 @@ import torch
 
 from fastmri_pl.challenge.annotations import ANNOTATIONS_ATTR, Box, parse_annotations
 from fastmri_pl.data.errors import DataError
+from fastmri_pl.data.h5checks import require_attr
 
 LAYOUTS = ("snu", "fastmri")
 TARGET_KEYS = {"snu": "image_label", "fastmri": "reconstruction_rss"}
@@ -93,10 +94,8 @@ def check_pair(pair: VolumePair, layout: str) -> None:
             )
         if recon.dtype.kind != "f":
             raise DataError(pair.recon_path, f"'{RECON_KEY}' must be real floating point, got {recon.dtype}")
-        if layout == "snu" and "max" not in target_file.attrs:
-            raise DataError(pair.target_path, "has no 'max' attribute (the SSIM data range)")
-        if layout == "snu" and not float(target_file.attrs["max"]) > 0:  # NaN fails this too
-            raise DataError(pair.target_path, f"'max' attribute is {target_file.attrs['max']}, expected > 0")
+        if layout == "snu":  # the SSIM data range, checked as when training data is indexed
+            require_attr(target_file, pair.target_path, "max", positive=True)
         _annotations(target_file, pair.target_path)
 
 
