@@ -99,6 +99,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     """Estimate (or plan), print, and return the JSON document."""
     shape = batch_shape(cfg)
     levers = profile_levers(cfg)
+    card = CardMemory.from_config(cfg.hardware)  # a bad card key fails before minutes of tracing
     document: dict[str, Any] = {
         "model": cfg.model.net._target_.rsplit(".", 1)[-1],
         "shape": {
@@ -125,7 +126,6 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         method = {"full": estimate_full, "composed": estimate_composed}[cfg.memory.method]
         estimate = method(cfg, shape, levers, int(cfg.memory.steps))
     time = project_for(cfg, estimate.train_costs, estimate.infer_costs, shape.batch_size)
-    card = CardMemory.from_config(cfg.hardware)
     print(describe(estimate, shape, card))
     print(describe_time(time))
     document.update(estimate.as_json())
