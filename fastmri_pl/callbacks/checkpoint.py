@@ -8,7 +8,8 @@
   most that much work; `ReconDataModule`'s loader puts its place in the epoch into the same checkpoint;
 - the global random states (torch, CUDA, NumPy, Python) travel in the checkpoint and are put back just before
   the first resumed step, so random operations in a step draw what the uninterrupted run drew;
-- under `fast_dev_run` nothing is written (Lightning's `on_train_end` would still write `last.ckpt`).
+- under `fast_dev_run` nothing is written: every path to `last.ckpt`, Lightning's `on_train_end` included,
+  goes through `_save_last_checkpoint`, which skips it there.
 """
 
 import random
@@ -123,10 +124,6 @@ class RunCheckpoint(FiniteModelCheckpoint):
         """Write `last.ckpt` if training went on since it was written (here or along with a best one)."""
         if self._trained_since_last and self._writes(trainer):
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
-
-    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not trainer.fast_dev_run:
-            super().on_train_end(trainer, pl_module)
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "random_states": random_states()}
