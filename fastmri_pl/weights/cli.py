@@ -7,6 +7,7 @@ with `reconstruct ckpt_path=OUT.ckpt` and starts training with `train init_from=
 """
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import hydra
@@ -21,14 +22,24 @@ from fastmri_pl.models.varnet import VarNet
 from fastmri_pl.weights.checkpoint import save_net_weights
 from fastmri_pl.weights.keymap import KeyMap, apply_key_map
 from fastmri_pl.weights.promptmr_map import promptmr_key_map
-from fastmri_pl.weights.source import PREFIXES, read_reference
+from fastmri_pl.weights.source import read_reference
 from fastmri_pl.weights.varnet_map import varnet_key_map
 
-IMPORTERS: dict[str, tuple[type[nn.Module], Callable[..., KeyMap]]] = {
-    "promptmr_reference": (PromptMR, promptmr_key_map),
-    "fastmri_varnet": (VarNet, varnet_key_map),
+
+@dataclass(frozen=True)
+class Importer:
+    """What `weights.source=<name>` maps: onto which network, with which key map, from the keys under which
+    prefix (the attribute names the reference Lightning modules give the network, then a generic one)."""
+
+    network: type[nn.Module]
+    key_map: Callable[..., KeyMap]
+    prefixes: tuple[str, ...]
+
+
+IMPORTERS = {
+    "promptmr_reference": Importer(PromptMR, promptmr_key_map, ("promptmr.", "model.")),
+    "fastmri_varnet": Importer(VarNet, varnet_key_map, ("varnet.", "model.")),
 }
-assert set(IMPORTERS) == set(PREFIXES)
 
 
 def import_weights(cfg: DictConfig, console: Console | None = None) -> Path:
@@ -38,17 +49,17 @@ def import_weights(cfg: DictConfig, console: Console | None = None) -> Path:
         raise DataError("weights.source", f"must be one of {tuple(IMPORTERS)}, got {source!r}")
     if output.exists() and not cfg.weights.overwrite:  # before any work
         raise DataError(output, "already exists; pass weights.overwrite=true to replace it")
-    network_type, key_map_for = IMPORTERS[source]
+    importer = IMPORTERS[source]
     net = factory.build_net(cfg)
-    if not isinstance(net, network_type):
+    if not isinstance(net, importer.network):
         raise DataError(
-            "model", f"weights.source={source} needs a {network_type.__name__}, got {type(net).__name__}"
+            "model", f"weights.source={source} needs a {importer.network.__name__}, got {type(net).__name__}"
         )
     try:
-        key_map = key_map_for(net)
+        key_map = importer.key_map(net)
     except ValueError as error:
         raise DataError("model", str(error)) from error
-    reference = read_reference(Path(cfg.weights.input), source)
+    reference = read_reference(Path(cfg.weights.input), importer.prefixes)
     state = apply_key_map(net.state_dict(), key_map, reference.tensors, cfg.weights.input)
     net.load_state_dict(state, strict=True)
     origin = {"source": source, "input": str(cfg.weights.input), "network": type(net).__name__}

@@ -11,12 +11,6 @@ import torch
 
 from fastmri_pl.data.errors import DataError
 
-# The attribute names the reference Lightning modules give the network, and a generic one
-PREFIXES = {
-    "promptmr_reference": ("promptmr.", "model."),
-    "fastmri_varnet": ("varnet.", "model."),
-}
-
 
 @dataclass(frozen=True)
 class ReferenceState:
@@ -27,10 +21,9 @@ class ReferenceState:
     ignored: tuple[str, ...]
 
 
-def read_reference(path: Path, source: str) -> ReferenceState:
-    """The reference network's state_dict in `path` (key `weights.input`) for `source` (`weights.source`)."""
-    if source not in PREFIXES:
-        raise DataError("weights.source", f"must be one of {tuple(PREFIXES)}, got {source!r}")
+def read_reference(path: Path, prefixes: tuple[str, ...]) -> ReferenceState:
+    """The reference network's state_dict in `path` (key `weights.input`): the keys under the first of
+    `prefixes` any key starts with, that prefix stripped, else the whole state_dict."""
     if not path.is_file():
         raise DataError(path, "no such checkpoint file (weights.input)")
     try:
@@ -44,7 +37,7 @@ def read_reference(path: Path, source: str) -> ReferenceState:
     state = loaded.get("state_dict", loaded) if isinstance(loaded, dict) else None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise DataError(path, "holds no state_dict of tensors (a Lightning checkpoint or a bare state_dict)")
-    for prefix in PREFIXES[source]:
+    for prefix in prefixes:
         if any(key.startswith(prefix) for key in state):
             inside = {key[len(prefix) :]: value for key, value in state.items() if key.startswith(prefix)}
             ignored = tuple(key for key in state if not key.startswith(prefix))
