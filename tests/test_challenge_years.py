@@ -9,10 +9,12 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from omegaconf import OmegaConf
 from scipy import ndimage
 from skimage.metrics import structural_similarity
 
-from fastmri_pl.challenge.rules import load_rules
+from fastmri_pl import CONFIG_DIR
+from fastmri_pl.challenge.rules import DEFAULT_YEAR, load_rules
 from fastmri_pl.data.errors import DataError
 from fastmri_pl.evaluate import evaluate
 from fastmri_pl.volume_metrics import SliceScores, VolumeMetrics
@@ -197,3 +199,9 @@ def test_validation_score_leaves_out_slices_the_2026_rule_skips() -> None:
         scores = SliceScores.of(image, image, acceleration=4.0, max_value=1.0, ssim=0.9, masked_ssim=value)
         metrics.update("val", fname, index, scores)
     assert metrics.compute()["val/ssim_masked"] == pytest.approx(0.65)
+
+
+@pytest.mark.parametrize("config", ["evaluate", "reconstruct"])
+def test_default_year_is_the_commands_default(config: str) -> None:
+    """`evaluate()` called without rules follows the year the command line defaults to."""
+    assert OmegaConf.load(Path(CONFIG_DIR) / f"{config}.yaml").challenge == DEFAULT_YEAR

@@ -16,9 +16,8 @@ from omegaconf import OmegaConf
 from fastmri_pl import CONFIG_DIR
 from fastmri_pl.data.errors import DataError
 
-DEFAULT_YEAR = (
-    2024  # the rules `evaluate` and `reconstruct` follow without challenge= (their configs' default)
-)
+# the rules `evaluate` and `reconstruct` follow without challenge= (their configs' default)
+DEFAULT_YEAR = 2024
 SCORES = ("masked_ssim", "full_bbox")
 KNOWN_ANATOMIES = ("brain", "knee")
 CLOCKS = ("run", "forward")
