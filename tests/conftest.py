@@ -3,8 +3,11 @@ disk."""
 
 import errno
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import pytest
 import torch
@@ -12,7 +15,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from fastmri_pl import CONFIG_DIR, atomic
+from fastmri_pl import CONFIG_DIR, atomic, run_folder
 from fastmri_pl.data.synthetic import SyntheticConfig, generate, synthetic_config
 from fastmri_pl.paths import ROOT_VARIABLE
 
@@ -218,3 +221,24 @@ def full_disk(monkeypatch: pytest.MonkeyPatch) -> Callable[..., list[str]]:
         return writes
 
     return fill
+
+
+@pytest.fixture
+def run_main(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> Callable[..., tuple[Any, str]]:
+    """`run_main(module, *arguments)`: `python -m <module> <arguments>` in this process (Hydra, its callbacks,
+    the one-line error), without a Python start-up; `main` must exit. Returns the exit code and stderr. Run
+    folder locks `train`'s guard took are released, as the end of the process would release them."""
+
+    def run(module: ModuleType, *arguments: str) -> tuple[Any, str]:
+        monkeypatch.setattr(sys, "argv", [module.__file__, *arguments])
+        try:
+            with pytest.raises(SystemExit) as exit_info:
+                module.main()
+        finally:
+            for folder in list(run_folder._held):
+                run_folder.release_lock(folder)
+        return exit_info.value.code, capsys.readouterr().err
+
+    return run

@@ -1,6 +1,5 @@
 """`train` refuses wrong config values, a GPU profile without CUDA and unusable checkpoints in one line."""
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -10,7 +9,6 @@ from fastmri_pl import CONFIG_DIR, factory
 from fastmri_pl import train as train_module
 from fastmri_pl.config_checks import check_config_types
 from fastmri_pl.data.errors import DataError
-from fastmri_pl.run_folder import release_lock
 from fastmri_pl.train import NODE_TYPES, TOP_LEVEL_TYPES, train
 
 GROUP_OPTIONS = [
@@ -86,15 +84,8 @@ def test_unusable_ckpt_path_is_one_line_before_fitting(
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
-def test_command_line_wrong_type_is_one_line_naming_the_key_exit_2(monkeypatch, capsys, tmp_path) -> None:
-    """`main` in process, as the command line runs it (Hydra, its callbacks, the one-line error)."""
-    run_dir = tmp_path / "run"
-    arguments = ["model=varnet_small", "logger=none", "trainer.max_epochs=abc", f"hydra.run.dir={run_dir}"]
-    monkeypatch.setattr(sys, "argv", [train_module.__file__, *arguments])
-    with pytest.raises(SystemExit) as exit_info:
-        train_module.main()
-    release_lock(run_dir)  # taken by the run folder guard; the process would have ended here
-    assert exit_info.value.code == 2
-    assert capsys.readouterr().err.strip().splitlines() == [
-        "error: trainer.max_epochs: is 'abc' (str), expected int or null"
-    ]
+def test_command_line_wrong_type_is_one_line_naming_the_key_exit_2(run_main, tmp_path) -> None:
+    arguments = ["model=varnet_small", "logger=none", "trainer.max_epochs=abc", f"hydra.run.dir={tmp_path}"]
+    code, stderr = run_main(train_module, *arguments)
+    assert code == 2
+    assert stderr.strip().splitlines() == ["error: trainer.max_epochs: is 'abc' (str), expected int or null"]

@@ -2,7 +2,6 @@
 
 import csv
 import json
-import sys
 from pathlib import Path
 
 import h5py
@@ -339,19 +338,14 @@ def test_composed_config_writes_metrics_and_logs_to_csv(tmp_path: Path, capsys) 
 
 
 def test_cli_prints_a_bad_file_as_one_line_and_exits_2(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_main
 ) -> None:
-    """A NaN reconstruction is refused by file and slice (it used to score `null` with exit 0). `main` runs in
-    process, as the command line runs it (Hydra, exit code, stderr), without a Python start-up."""
+    """A NaN reconstruction is refused by file and slice (it used to score `null` with exit 0)."""
     root, out, _ = snu_folders(tmp_path, {"acc4": 0.1})
     bad = break_first_recon(out, "nan pixel")
     monkeypatch.chdir(tmp_path)
-    arguments = cli_arguments(tmp_path, root, out, "logger=none")
-    monkeypatch.setattr(sys, "argv", [evaluate_cli.__file__, *arguments])
-    with pytest.raises(SystemExit) as exit_info:
-        evaluate_cli.main()
-    assert exit_info.value.code == 2
-    stderr = capsys.readouterr().err
+    code, stderr = run_main(evaluate_cli, *cli_arguments(tmp_path, root, out, "logger=none"))
+    assert code == 2
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {bad}:") and "Traceback" not in stderr
     console = rich.get_console()  # the failed run left no progress display live for the next one to trip on

@@ -2,7 +2,6 @@
 last.ckpt follows every epoch whatever the metric did, a full disk or a blocked checkpoints folder ends with
 one line and leaves earlier checkpoints loadable."""
 
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -13,7 +12,6 @@ from omegaconf import OmegaConf
 
 from fastmri_pl import factory
 from fastmri_pl import train as train_module
-from fastmri_pl.run_folder import release_lock
 from fastmri_pl.run_summary import print_summary
 from fastmri_pl.train import train
 
@@ -111,31 +109,20 @@ def test_non_improving_epochs_still_move_last_checkpoint(
     assert load_last(run_dir)["global_step"] == 5 * BATCHES_PER_EPOCH
 
 
-def run_main(monkeypatch, capsys, run_dir: Path, *overrides: str) -> tuple[int, str]:
-    """`python -m fastmri_pl.train ... hydra.run.dir=run_dir` in this process (so a fault can be injected):
-    exit code, stderr."""
-    monkeypatch.setattr(sys, "argv", [train_module.__file__, *overrides, f"hydra.run.dir={run_dir}"])
-    with pytest.raises(SystemExit) as exit_info:
-        train_module.main()
-    release_lock(run_dir)  # taken by the run folder guard; the process would have ended here
-    return exit_info.value.code, capsys.readouterr().err
-
-
 def test_full_disk_ends_with_one_line_and_keeps_earlier_checkpoints(
-    train_tiny_overrides, tmp_path, monkeypatch, capsys, full_disk
+    train_tiny_overrides, tmp_path, full_disk, run_main
 ):
     """Epoch 0's two checkpoints are written; from then on the disk is full: half of a write lands, then
     ENOSPC."""
     full_disk(after=2)
     run_dir = tmp_path / "run"
     code, stderr = run_main(
-        monkeypatch,
-        capsys,
-        run_dir,
+        train_module,
         *train_tiny_overrides,
         "model=varnet_small",
         "trainer.max_epochs=3",
         "logger=none",
+        f"hydra.run.dir={run_dir}",
     )
     assert code == 2, stderr[-2000:]
     errors = [line for line in stderr.splitlines() if line.startswith("error:")]
@@ -149,7 +136,7 @@ def test_full_disk_ends_with_one_line_and_keeps_earlier_checkpoints(
 
 
 def test_checkpoints_folder_that_is_a_file_ends_with_one_line_before_training(
-    train_tiny_overrides, tmp_path, monkeypatch, capsys
+    train_tiny_overrides, tmp_path, monkeypatch, run_main
 ):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
@@ -157,7 +144,7 @@ def test_checkpoints_folder_that_is_a_file_ends_with_one_line_before_training(
     probe = Kill()
     add_callback(monkeypatch, probe)
     code, stderr = run_main(
-        monkeypatch, capsys, run_dir, *train_tiny_overrides, "model=varnet_small", "logger=none"
+        train_module, *train_tiny_overrides, "model=varnet_small", "logger=none", f"hydra.run.dir={run_dir}"
     )
     assert code == 2
     errors = [line for line in stderr.splitlines() if line.startswith("error:")]

@@ -50,7 +50,7 @@ def test_lock_of_a_dead_run_is_taken_over_and_released(tmp_path: Path) -> None:
 
 
 def test_command_line_run_into_a_live_runs_folder_is_one_line_and_changes_nothing(
-    foreign_lock: Path, data_snu_root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+    foreign_lock: Path, data_snu_root: Path, run_main
 ) -> None:
     """`main` in process, as the command line runs it: the refusal comes before Hydra writes `.hydra/`."""
     (foreign_lock / ".hydra").mkdir()
@@ -62,11 +62,9 @@ def test_command_line_run_into_a_live_runs_folder_is_one_line_and_changes_nothin
         f"data.root={data_snu_root}",
         f"hydra.run.dir={foreign_lock}",
     ]
-    monkeypatch.setattr(sys, "argv", [train_module.__file__, *arguments])
-    with pytest.raises(SystemExit) as exit_info:
-        train_module.main()
-    assert exit_info.value.code == 2
-    (line,) = capsys.readouterr().err.strip().splitlines()
+    code, stderr = run_main(train_module, *arguments)
+    assert code == 2
+    (line,) = stderr.strip().splitlines()
     assert line.startswith(f"error: {foreign_lock.resolve() / LOCK_FILE}: another run (PID {os.getpid()} on ")
     assert {p: p.read_bytes() for p in foreign_lock.rglob("*") if p.is_file()} == before
 
@@ -101,7 +99,7 @@ def test_lock_of_a_killed_run_is_taken_over(tmp_path: Path) -> None:
 
 
 def test_resume_keeps_the_config_of_every_earlier_start(
-    tmp_path: Path, data_snu_root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+    tmp_path: Path, data_snu_root: Path, run_main
 ) -> None:
     """Hydra writes a resume's `.hydra/*.yaml` over the run's own; each earlier start's stays as `<name>.<n>`.
 
@@ -116,13 +114,9 @@ def test_resume_keeps_the_config_of_every_earlier_start(
         (run / ".hydra" / name).write_text(text)
     arguments = ["model=varnet_small", "logger=none", f"data.root={data_snu_root}", f"hydra.run.dir={run}"]
     for epochs in (5, 7):
-        resume = [*arguments, "ckpt_path=last", f"trainer.max_epochs={epochs}"]
-        monkeypatch.setattr(sys, "argv", [train_module.__file__, *resume])
-        with pytest.raises(SystemExit) as exit_info:
-            train_module.main()
-        release_lock(run)  # taken by the run folder guard; the process would have ended here
-        assert exit_info.value.code == 2
-        assert "last.ckpt: cannot be read" in capsys.readouterr().err
+        code, stderr = run_main(train_module, *arguments, "ckpt_path=last", f"trainer.max_epochs={epochs}")
+        assert code == 2
+        assert "last.ckpt: cannot be read" in stderr
     for name, text in original.items():
         assert (run / ".hydra" / name.replace(".yaml", ".0.yaml")).read_text() == text
     assert "trainer.max_epochs=5" in (run / ".hydra" / "overrides.1.yaml").read_text()

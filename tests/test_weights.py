@@ -1,6 +1,5 @@
 """`python -m fastmri_pl.weights`: reference-layout checkpoints -> ours: equal outputs, refusals, use."""
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -147,9 +146,8 @@ def test_what_cannot_be_mapped_is_refused_naming_the_keys(
 
 
 def test_cli_refuses_to_overwrite_with_one_line(
-    promptmr_reference, tmp_path: Path, compose_config, capsys, monkeypatch: pytest.MonkeyPatch
+    promptmr_reference, tmp_path: Path, compose_config, capsys, monkeypatch: pytest.MonkeyPatch, run_main
 ) -> None:
-    """The second import runs `main` in process, as the command line does (Hydra, exit code, stderr)."""
     _, source, _ = promptmr_reference
     out = tmp_path / "imported.ckpt"
     arguments = [
@@ -162,11 +160,9 @@ def test_cli_refuses_to_overwrite_with_one_line(
     assert "(prefix 'promptmr.'); ignored 1 keys outside it: loss.w" in capsys.readouterr().out
     written = out.read_bytes()
     monkeypatch.chdir(tmp_path)  # hydra.run.dir is `.`
-    monkeypatch.setattr(sys, "argv", [weights_cli.__file__, *arguments])
-    with pytest.raises(SystemExit) as exit_info:
-        weights_cli.main()
-    assert exit_info.value.code == 2
-    assert capsys.readouterr().err.strip().splitlines() == [
+    code, stderr = run_main(weights_cli, *arguments)
+    assert code == 2
+    assert stderr.strip().splitlines() == [
         f"error: {out}: already exists; pass weights.overwrite=true to replace it"
     ]
     assert out.read_bytes() == written
