@@ -6,6 +6,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
+from kill import Kill
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
@@ -57,22 +58,6 @@ class Tiny(L.LightningModule):
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(Numbers(), batch_size=4)
-
-
-class Kill(L.Callback):
-    """Raises at batch `batch` of epoch `epoch` (None: at that epoch's start), like a kill."""
-
-    def __init__(self, epoch: int, batch: int | None) -> None:
-        self.epoch, self.batch = epoch, batch
-
-    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self.batch is None and trainer.current_epoch == self.epoch:
-            raise KeyError("killed")
-
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, *args) -> None:
-        batch_idx = args[-1]
-        if trainer.current_epoch == self.epoch and batch_idx == self.batch:
-            raise KeyError("killed")
 
 
 def fit(folder: Path, module: Tiny, *extra: L.Callback, ckpt_path: str | None = None, **checkpoint) -> None:

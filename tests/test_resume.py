@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import lightning as L
 import pytest
 import torch
+from kill import Kill
 from omegaconf import OmegaConf
 
 from fastmri_pl import factory
@@ -21,25 +22,6 @@ AUGMENTATION = (
     "prob_start:0.5,prob_end:0.5,ramp_epochs:0}"
 )
 BATCHES_PER_EPOCH = 6  # the tiny folder: 2 training volumes of 3 slices
-
-
-class Kill(L.Callback):
-    """Raises at batch `batch` of epoch `epoch` (None: at that epoch's start), like a kill; records what the
-    run trained on."""
-
-    def __init__(self, epoch: int | None = None, batch: int | None = None) -> None:
-        self.epoch, self.batch = epoch, batch
-        self.trained: list[tuple[int, int]] = []
-
-    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self.batch is None and trainer.current_epoch == self.epoch:
-            raise KeyError("killed")
-
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, *args) -> None:
-        batch_idx = args[-1]
-        if trainer.current_epoch == self.epoch and batch_idx == self.batch:
-            raise KeyError("killed")
-        self.trained.append((trainer.current_epoch, batch_idx))
 
 
 def add_callback(monkeypatch: pytest.MonkeyPatch, callback: L.Callback) -> None:

@@ -39,6 +39,16 @@ def weights_config(compose_config: Callable[..., DictConfig], tmp_path: Path, *o
     return compose_config(list(overrides), output_dir=tmp_path, config_name="weights")
 
 
+def promptmr_import(source: Path, out: Path) -> list[str]:
+    """The command's arguments importing the reference PromptMR checkpoint `source` into `out`."""
+    return [
+        "model=promptmr_small",
+        "weights.source=promptmr_reference",
+        f"weights.input={source}",
+        f"weights.output={out}",
+    ]
+
+
 @pytest.fixture
 def promptmr_reference(tmp_path: Path, compose_config) -> tuple[RefPromptMR, Path, DictConfig]:
     """A reference-layout PromptMR of `promptmr_small`'s sizes, saved as the reference's Lightning module
@@ -58,14 +68,7 @@ def test_imported_promptmr_reference_weights_give_the_reference_output(
 ) -> None:
     reference, source, _ = promptmr_reference
     out = tmp_path / "imported.ckpt"
-    cfg = weights_config(
-        compose_config,
-        tmp_path,
-        "model=promptmr_small",
-        "weights.source=promptmr_reference",
-        f"weights.input={source}",
-        f"weights.output={out}",
-    )
+    cfg = weights_config(compose_config, tmp_path, *promptmr_import(source, out))
     import_weights(cfg)
     net = factory.build_net(cfg).eval()
     load_net_weights(net, out)
@@ -150,12 +153,7 @@ def test_cli_refuses_to_overwrite_with_one_line(
 ) -> None:
     _, source, _ = promptmr_reference
     out = tmp_path / "imported.ckpt"
-    arguments = [
-        "model=promptmr_small",
-        "weights.source=promptmr_reference",
-        f"weights.input={source}",
-        f"weights.output={out}",
-    ]
+    arguments = promptmr_import(source, out)
     import_weights(weights_config(compose_config, tmp_path, *arguments))
     assert "(prefix 'promptmr.'); ignored 1 keys outside it: loss.w" in capsys.readouterr().out
     written = out.read_bytes()
@@ -174,12 +172,7 @@ def test_full_disk_keeps_the_earlier_import(
     """`weights.overwrite=true` on a full disk: a `WriteError` (one line), the earlier file intact."""
     _, source, _ = promptmr_reference
     out = tmp_path / "imported.ckpt"
-    arguments = [
-        "model=promptmr_small",
-        "weights.source=promptmr_reference",
-        f"weights.input={source}",
-        f"weights.output={out}",
-    ]
+    arguments = promptmr_import(source, out)
     import_weights(weights_config(compose_config, tmp_path, *arguments))
     written = out.read_bytes()
     full_disk()
