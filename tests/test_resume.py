@@ -67,12 +67,15 @@ def test_run_killed_mid_epoch_resumes_to_the_uninterrupted_weights(
 def test_non_improving_epochs_still_move_last_checkpoint(
     compose_config, train_tiny_overrides, tmp_path, monkeypatch
 ):
-    """lr=0: the score never improves after epoch 0; a kill at epoch 4's start resumes at epoch 4."""
+    """lr=0: the score never improves after epoch 0; a kill at epoch 4's start resumes at epoch 4. Two
+    batches an epoch: what matters here is the epochs."""
+    batches = 2
     overrides = [
         *train_tiny_overrides,
         "model=varnet_small",
         "validate_best=false",
         "trainer.max_epochs=5",
+        f"+trainer.limit_train_batches={batches}",
         "model.optimizer.lr=0.0",
     ]
     run_dir = tmp_path / "run"
@@ -82,13 +85,13 @@ def test_non_improving_epochs_still_move_last_checkpoint(
             train(compose_config(overrides, output_dir=run_dir))
     assert [p.name[:8] for p in (run_dir / "checkpoints").glob("epoch*.ckpt")] == ["epoch000"]
     at_kill = load_last(run_dir)
-    assert (at_kill["epoch"], at_kill["global_step"]) == (3, 4 * BATCHES_PER_EPOCH)
+    assert (at_kill["epoch"], at_kill["global_step"]) == (3, 4 * batches)
     probe = Kill()
     with monkeypatch.context() as patch:
         add_callback(patch, probe)
         train(compose_config([*overrides, "ckpt_path=last"], output_dir=run_dir))
-    assert probe.trained == [(4, batch) for batch in range(BATCHES_PER_EPOCH)]
-    assert load_last(run_dir)["global_step"] == 5 * BATCHES_PER_EPOCH
+    assert probe.trained == [(4, batch) for batch in range(batches)]
+    assert load_last(run_dir)["global_step"] == 5 * batches
 
 
 def test_full_disk_ends_with_one_line_and_keeps_earlier_checkpoints(
