@@ -11,6 +11,8 @@ from reference_layouts import RefPromptMR, RefVarNet, kspace_batch, perturbed, r
 from fastmri_pl import factory
 from fastmri_pl.atomic import WriteError
 from fastmri_pl.data.errors import DataError
+from fastmri_pl.reconstruct import reconstruct
+from fastmri_pl.train import train
 from fastmri_pl.weights import cli as weights_cli
 from fastmri_pl.weights.checkpoint import load_net_weights
 from fastmri_pl.weights.cli import import_weights
@@ -187,9 +189,6 @@ def test_imported_checkpoint_reconstructs_and_starts_training(
     tmp_path: Path, compose_config, data_snu_root: Path, train_tiny_overrides: list[str]
 ) -> None:
     """`reconstruct ckpt_path=` reads it; `train init_from=` starts from its weights (lr 0 keeps them)."""
-    from fastmri_pl.reconstruct import reconstruct
-    from fastmri_pl.train import train
-
     cfg = weights_config(compose_config, tmp_path, *VARNET_OVERRIDES)
     reference = perturbed(RefVarNet(4, 4, 4, cfg.model.net.sens_chans, 4), seed=3)
     source, out = tmp_path / "varnet.pt", tmp_path / "varnet.ckpt"
