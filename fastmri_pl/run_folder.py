@@ -52,21 +52,18 @@ def check_output_folder(output_dir: str | Path, resuming: bool) -> None:
         )
 
 
-def keep_earlier_configs(hydra_dir: str | Path) -> int | None:
+def keep_earlier_configs(hydra_dir: str | Path) -> None:
     """Copy the `.hydra/{config,hydra,overrides}.yaml` found in `hydra_dir` to `<name>.<n>.yaml` before a
-    resume's Hydra writes its own there; returns n (None if there was nothing to keep).
+    resume's Hydra writes its own there.
 
     n counts the starts of the run: 0 for the original one, then one per resume, so `overrides.0.yaml` always
     says how the run was started and the unnumbered files describe its latest start. Nothing is overwritten.
     """
     folder = Path(hydra_dir)
     present = [name for name in HYDRA_FILES if (folder / name).is_file()]
-    if not present:
-        return None
     number = next(n for n in itertools.count() if not any(folder.glob(f"*.{n}.yaml")))
     for name in present:
         write_atomically(folder / _numbered(name, number), (folder / name).read_bytes())
-    return number
 
 
 def _numbered(name: str, number: int) -> str:
