@@ -1,7 +1,7 @@
 """Inference with and without the exact levers: readout crop and sensitivity maps once per slice.
 
     .venv/bin/python benchmarks/inference_levers.py [--model promptmr] [--skip-flops] [--skip-time]
-        [--coils 4 --height 128 --width 64 --crop 64 --slices 6 --repeats 3]
+        [--coils 4 --height 256 --width 128 --crop 128 --slices 4 --repeats 2 --threads 1]
 
 FLOPs: full-size PromptMR (or --model) at the SNU shape (16 coils, 768 x 396 k-space, 384-row target,
 5 adjacent slices), counted by `torch.utils.flop_counter.FlopCounterMode` on fake tensors (nothing is
@@ -10,8 +10,9 @@ maps (no levers), with either lever, and with both (the slice's own maps once, t
 384-row window). FlopCounterMode counts no FFTs, in any column.
 
 Time: `reconstruction.inference.reconstruct_volume` of one synthetic SNU-layout volume on this CPU, with and
-without the levers, interleaved (off, on, off, on, ...) after one untimed run of each, fp32; seconds per slice
-are the median over the repeats, and the ratio is off / on.
+without the levers, interleaved (off, on, off, on, ...) after one untimed run of each, fp32, one thread by
+default; seconds per slice (wall clock and this process's CPU time, the latter robust to other jobs on the
+machine) are the median over the repeats, and the ratio is off / on.
 """
 
 import argparse
@@ -87,34 +88,41 @@ def synthetic_volume(root: Path, coils: int, height: int, width: int, crop: int,
     return index_volumes("snu", root / "leaderboard" / "acc4")[0]
 
 
-def seconds_per_slice(net: nn.Module, volume: Volume, crop: int, levers: bool) -> float:
-    started = time.perf_counter()
+def seconds_per_slice(net: nn.Module, volume: Volume, crop: int, levers: bool) -> tuple[float, float]:
+    """(wall, process CPU) seconds per slice of one `reconstruct_volume` pass."""
+    wall, cpu = time.perf_counter(), time.process_time()
     images = reconstruct_volume(
         net, volume, (crop, crop), torch.device("cpu"), "32-true", 0, readout_crop=levers, maps_once=levers
     )
     for _ in images:
         pass
-    return (time.perf_counter() - started) / volume.num_slices
+    slices = volume.num_slices
+    return (time.perf_counter() - wall) / slices, (time.process_time() - cpu) / slices
 
 
 def time_levers(net: nn.Module, args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as folder:
         volume = synthetic_volume(Path(folder), args.coils, args.height, args.width, args.crop, args.slices)
-        times: dict[bool, list[float]] = {False: [], True: []}
+        times: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
         for levers in (False, True):
             seconds_per_slice(net, volume, args.crop, levers)  # untimed: allocator and kernel warm-up
         for _ in range(args.repeats):
             for levers in (False, True):
                 times[levers].append(seconds_per_slice(net, volume, args.crop, levers))
-    off, on = statistics.median(times[False]), statistics.median(times[True])
     print(
         f"reconstruct, {args.model}, 1 volume x {args.slices} slices, {args.coils} coils x {args.height} x "
         f"{args.width}, crop {args.crop}, {net.num_adj_slices} adjacent slices, fp32, "
         f"{torch.get_num_threads()} threads, {args.repeats} interleaved repeats (median)"
     )
-    print(f"  without levers: {off:.3f} s/slice   (runs: {', '.join(f'{t:.3f}' for t in times[False])})")
-    print(f"  with levers:    {on:.3f} s/slice   (runs: {', '.join(f'{t:.3f}' for t in times[True])})")
-    print(f"  ratio without / with: {off / on:.2f}x")
+    for column, clock in enumerate(("wall", "process CPU")):
+        off = [t[column] for t in times[False]]
+        on = [t[column] for t in times[True]]
+        pairs = ", ".join(f"{a / b:.2f}" for a, b in zip(off, on, strict=True))
+        without, with_levers = statistics.median(off), statistics.median(on)
+        print(
+            f"  {clock:>11}: without levers {without:.3f} s/slice, with {with_levers:.3f} s/slice; "
+            f"ratio {without / with_levers:.2f}x (per interleaved pair: {pairs})"
+        )
 
 
 def main() -> None:
@@ -123,12 +131,14 @@ def main() -> None:
     parser.add_argument("--skip-flops", action="store_true")
     parser.add_argument("--skip-time", action="store_true")
     parser.add_argument("--coils", type=int, default=4)
-    parser.add_argument("--height", type=int, default=128)
-    parser.add_argument("--width", type=int, default=64)
-    parser.add_argument("--crop", type=int, default=64)
-    parser.add_argument("--slices", type=int, default=6)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--height", type=int, default=256)
+    parser.add_argument("--width", type=int, default=128)
+    parser.add_argument("--crop", type=int, default=128)
+    parser.add_argument("--slices", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1: CPU time robust to load)")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     net = build_model(args.model)
     if not hasattr(net, "slice_sensitivity_maps"):
         raise SystemExit(f"error: --model {args.model} has no per-slice sensitivity maps (PromptMR only)")
