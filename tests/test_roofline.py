@@ -4,10 +4,11 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
+from fastmri_pl import factory
 from fastmri_pl.memory.batch import BatchShape
 from fastmri_pl.memory.cli import CONFIG_DIR
 from fastmri_pl.memory.compose import estimate_composed
-from fastmri_pl.memory.estimate import estimate_full
+from fastmri_pl.memory.estimate import estimate_full, reconstruct_forward
 from fastmri_pl.memory.opcost import OpCostCounter, OpCosts
 from fastmri_pl.memory.roofline import DeviceSpeed, project, roofline_seconds
 from fastmri_pl.models.levers import MemoryLevers
@@ -111,3 +112,22 @@ def test_composed_costs_count_every_sensitivity_chunk_and_cascade():
     # gradients of the stand-in chunks are not summed one by one: bytes within a few per cent
     assert composed.train_costs.bytes == pytest.approx(full.train_costs.bytes, rel=0.05)
     assert composed.train_peak == pytest.approx(full.train_peak, rel=0.02)
+
+
+def test_inference_costs_count_each_slices_sensitivity_maps_once_as_reconstruct_does():
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose("memory", overrides=["model=promptmr_small", "hardware=cpu"])
+    module = factory.build_module(cfg).eval()
+    batch = BatchShape(coils=2, height=32, width=24, adj_slices=3)()
+    kspace, acs = batch["masked_kspace"], batch["num_low_frequencies"]
+    with torch.no_grad():
+        window, once, maps = (
+            counted(run).flops
+            for run in (
+                lambda: module(batch),
+                lambda: reconstruct_forward(module, batch),
+                lambda: module.net.sens_net(kspace, acs),
+            )
+        )
+        torch.testing.assert_close(reconstruct_forward(module, batch), module(batch))
+    assert maps > 0 and window - once == pytest.approx(maps * (1 - 1 / 3), rel=1e-6)

@@ -4,17 +4,20 @@ The module comes from `factory.build_module` with the lever setting merged into 
 follows the code path training uses. `Estimate` is what the CLI prints and writes and what the planner ranks.
 """
 
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from fastmri_pl import factory
 from fastmri_pl.memory.batch import BatchShape
-from fastmri_pl.memory.opcost import OpCosts
+from fastmri_pl.memory.opcost import OpCostCounter, OpCosts
 from fastmri_pl.memory.report import GIB, MemoryReport
 from fastmri_pl.memory.trace import trace_inference, trace_training_step
 from fastmri_pl.models.levers import MemoryLevers
+from fastmri_pl.mri.crop import center_crop
 
 TRAINING_PHASES = ("forward", "backward", "optimizer")
 
@@ -135,15 +138,37 @@ def inference_trace(
     cache: InferenceCache | None,
     model_overrides: dict[str, Any],
 ) -> MemoryReport:
-    """The inference trace of `levers`, from `cache` when a setting with the same chunking was traced."""
+    """The inference trace of `levers` (`reconstruct_forward`), from `cache` when a setting with the same
+    chunking was traced."""
     chunking = MemoryLevers(sens_chunk=levers.sens_chunk, coil_chunk=levers.coil_chunk)
     run_cfg = with_levers(cfg, chunking, **model_overrides)
     key = (OmegaConf.to_yaml(run_cfg), shape)
     if cache is not None and key in cache:
         return cache[key]
     report = trace_inference(
-        lambda: factory.build_module(run_cfg), shape, precision=str(cfg.hardware.precision)
+        lambda: factory.build_module(run_cfg),
+        shape,
+        precision=str(cfg.hardware.precision),
+        forward=reconstruct_forward,
     )
     if cache is not None:
         cache[key] = report
     return report
+
+
+def reconstruct_forward(module: Any, batch: dict[str, Any]) -> torch.Tensor:
+    """One window's forward as `reconstruct` runs it: a network with `forward_with_maps` (PromptMR) gets its
+    window's sensitivity maps from `slice_sensitivity_maps`, each slice's maps computed once per volume and
+    reused by every window holding it, so the cost counter counts the maps' work once per slice (1/S of the
+    window's). Memory is traced as is: a window's maps are all live in `reconstruct` too."""
+    net = module.net
+    if not hasattr(net, "forward_with_maps"):
+        return module(batch)
+    kspace, slices = batch["masked_kspace"], int(net.num_adj_slices)
+    b, coil_images, h, w = kspace.shape
+    counter = OpCostCounter.active()
+    with counter.repeated(1 / slices) if counter is not None else nullcontext():
+        per_slice = kspace.reshape(b * slices, coil_images // slices, h, w)
+        maps = net.slice_sensitivity_maps(per_slice, batch["num_low_frequencies"].repeat_interleave(slices))
+    image = net.forward_with_maps(kspace, batch["mask"], maps.reshape(b, coil_images, h, w))
+    return center_crop(image, batch["target"].shape[-2:])
