@@ -10,7 +10,15 @@ from fastmri_pl.memory.cli import CONFIG_DIR
 from fastmri_pl.memory.compose import estimate_composed
 from fastmri_pl.memory.estimate import Estimate, estimate_full
 from fastmri_pl.memory.opcost import OpCosts
-from fastmri_pl.memory.planner import RELATIVE_RECOMPUTE, NoLeversFit, candidate_levers, cost, plan
+from fastmri_pl.memory.planner import (
+    RELATIVE_RECOMPUTE,
+    Candidate,
+    NoLeversFit,
+    candidate_levers,
+    cost,
+    partial_checkpoints,
+    plan,
+)
 from fastmri_pl.models.levers import MemoryLevers
 
 GIB = 2**30
@@ -171,3 +179,30 @@ def test_composition_traces_every_sensitivity_chunk_of_a_whole_checkpoint(lever_
     composed = estimate_composed(varnet_cfg(2), LEVER_SHAPE, PER_COIL_LOOP)
     assert composed.train_peak == lever_estimates["per_coil_loop"].train_peak
     assert composed.infer_peak == pytest.approx(lever_estimates["per_coil_loop"].infer_peak, rel=0.01)
+
+
+@pytest.mark.parametrize("room_gib", [0.2, 2.0, 3.6, 5.0, 40.0])
+def test_partial_checkpointing_finds_the_most_cascades_left_out_that_fit(room_gib):
+    """12 cascades; leaving n out adds 0.3 GiB for the first and 0.65 for each further one."""
+
+    def peak(levers: MemoryLevers) -> float:
+        out = 12 - (levers.checkpoint_cascades or 12)
+        return 3.0 + (0.3 + 0.65 * (out - 1) if out else 0.0)
+
+    def candidate(levers: MemoryLevers) -> Candidate:
+        estimate = Estimate(levers, "16-mixed", 1, int(peak(levers) * GIB), 0, {}, 0)
+        return Candidate(estimate, GIB, int((4.0 + room_gib) * GIB), None)
+
+    base = candidate(MemoryLevers("cascade", 1, 16, False))
+    tried = partial_checkpoints(base, 12, candidate)
+    fitting = [12 - c.levers.checkpoint_cascades for c in tried if c.fits]
+    expected = max(
+        (
+            n
+            for n in range(1, 12)
+            if peak(MemoryLevers("cascade", checkpoint_cascades=12 - n)) <= 3 + room_gib
+        ),
+        default=None,
+    )
+    assert (max(fitting) if fitting else None) == expected
+    assert len(tried) <= 6

@@ -201,25 +201,31 @@ def partial_checkpoints(
 ) -> list[Candidate]:
     """Settings of `base` with the last cascades left out of the checkpoint, up to the most that fit.
 
-    Leaving one out gives the memory slope; the predicted most is estimated and, while it does not fit,
-    one fewer. Returns every setting estimated.
+    Leaving one out gives a memory slope and the count it predicts; each estimate's own slope (from `base`)
+    then predicts the next count, between the most that fit and the fewest that did not (activations grow
+    faster than linearly past the first cascade left out). Returns every setting estimated.
     """
     if cascades < 2:
         return []
 
-    def leaving_out(count: int) -> Candidate:
-        return candidate(dataclasses.replace(base.levers, checkpoint_cascades=cascades - count))
+    def left_out(c: Candidate) -> int:
+        return cascades - int(c.levers.checkpoint_cascades or cascades)
 
-    one = leaving_out(1)
-    estimated = [one]
-    slope = one.need - base.need
-    if not one.fits or slope <= 0:
-        return estimated
+    estimated = [candidate(dataclasses.replace(base.levers, checkpoint_cascades=cascades - 1))]
     room = base.budget - base.margin - base.need
-    count = min(cascades - 1, math.floor(room / slope))
-    while count > 1:
-        estimated.append(leaving_out(count))
-        if estimated[-1].fits:
+    most_fitting, fewest_failing = (1, cascades) if estimated[0].fits else (0, 1)
+    last = estimated[0]
+    while fewest_failing - most_fitting > 1:
+        slope = (last.need - base.need) / left_out(last)
+        if slope <= 0:
             break
-        count -= 1
+        count = min(fewest_failing - 1, max(most_fitting + 1, math.floor(room / slope)))
+        if count == left_out(last) and last.fits:
+            break
+        last = candidate(dataclasses.replace(base.levers, checkpoint_cascades=cascades - count))
+        estimated.append(last)
+        if last.fits:
+            most_fitting = count
+        else:
+            fewest_failing = count
     return estimated
