@@ -1,15 +1,16 @@
 """Side by side on this CPU: the planner's GTX 1080 choice vs the lever set `hardware=gtx1080` shipped before.
 
     .venv/bin/python benchmarks/time_ab.py [cascades=4] [rounds=3] [coils=4] [height=128] [width=96]
+        [threads=1]
 
 A: the previous `gtx1080` set (checkpoint per U-Net level, per-coil sensitivity net, coil chunks, offload) on
    the full readout. B: the levers `hardware=gtx1080` ships now (the planner's answer at the SNU shape) with
    `data.readout_crop` (on for data=snu): the k-space height is the target's, half the readout here as at
-   SNU (384 of 768 rows). Cascades left out of a partial checkpoint stay left out (12 - N of them, at least
-   one checkpointed). PromptMR at full width with `cascades` cascades (12 takes minutes a step here), fp32
-   for both (CPU autocast is not what a GTX 1080 runs; on Pascal 16-bit saves memory, not time), batch 1,
-   5 adjacent slices. Steps alternate A, B, B, A, ... after a warm-up step each: load drift hits both alike.
-Prints every step, the means, and B / A beside the ratio of their traced FLOPs.
+   SNU (384 of 768 rows). A partial checkpoint keeps its share: N of 12 becomes round(N x cascades / 12).
+PromptMR at full width with `cascades` cascades (12 takes minutes a step here), fp32 for both (CPU autocast
+is not what a GTX 1080 runs; on Pascal 16-bit saves memory, not time), batch 1, 5 adjacent slices, one
+thread by default (see `roofline_check.py`). Steps alternate A, B, B, A, ... after a warm-up step each, so
+load drift hits both alike. Prints every step, the means, and B / A beside the ratio of their traced FLOPs.
 """
 
 import dataclasses
@@ -49,19 +50,20 @@ class Stepper:
 
 
 def shipped_levers(cascades: int) -> MemoryLevers:
-    """`hardware=gtx1080`'s levers, its partial checkpoint scaled to `cascades` (same cascades left out)."""
+    """`hardware=gtx1080`'s levers, a partial checkpoint scaled to `cascades` (same share checkpointed)."""
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         levers = MemoryLevers(**compose("memory", overrides=["hardware=gtx1080"]).hardware.levers)
     if not levers.checkpoint_cascades:
         return levers
-    left_out = FULL_CASCADES - levers.checkpoint_cascades
-    return dataclasses.replace(levers, checkpoint_cascades=max(1, cascades - left_out))
+    share = max(1, round(levers.checkpoint_cascades * cascades / FULL_CASCADES))
+    return dataclasses.replace(levers, checkpoint_cascades=share)
 
 
 def main(argv: list[str]) -> None:
     options = dict(arg.split("=", 1) for arg in argv)
     cascades, rounds = int(options.get("cascades", 4)), int(options.get("rounds", 3))
     coils, height, width = (int(options.get(k, d)) for k, d in (("coils", 4), ("height", 128), ("width", 96)))
+    torch.set_num_threads(int(options.get("threads", 1)))
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         base = compose(
             "memory", overrides=["model=promptmr", "hardware=cpu", f"model.net.num_cascades={cascades}"]
