@@ -237,7 +237,9 @@ def _shape(cfg: DictConfig, device: torch.device) -> BatchShape:
 
 
 def _levers_text(levers: MemoryLevers) -> str:
-    return f"{levers.checkpoint}/s{levers.sens_chunk}/c{levers.coil_chunk}" + (
+    """e.g. `cascade:6/s1/c20/off`: checkpoint (of the first N cascades), sens and coil chunks, offload."""
+    count = f":{levers.checkpoint_cascades}" if levers.checkpoint_cascades else ""
+    return f"{levers.checkpoint}{count}/s{levers.sens_chunk}/c{levers.coil_chunk}" + (
         "/off" if levers.offload else ""
     )
 
