@@ -33,6 +33,8 @@ SKIPPED = {
     r"benchmarks/memory_table\.py": "a benchmark: about 9 minutes on this CPU",
     r"benchmarks/inference_levers\.py": "a benchmark: full-size PromptMR, minutes on this CPU",
     r"benchmarks/coil_compression_ssim\.py": "a benchmark: 16-coil synthetic data, reconstructed four times",
+    r"benchmarks/roofline_check\.py": "a benchmark: real training steps of full-width PromptMR, minutes",
+    r"benchmarks/time_ab\.py": "a benchmark: interleaved training steps of full-width PromptMR, minutes",
     r"memory\.plan=true": "plans by tracing every lever candidate of the full PromptMR: minutes on this CPU",
     r"fastmri_pl\.memory model=promptmr ": "traces the full PromptMR at the brain shape: 30-60 s of CPU "
     "(tests/test_memory_cli.py runs the same keys on small shapes)",
