@@ -31,7 +31,7 @@ def test_one_model_two_profiles_one_step_prints_rows_and_writes_json(capsys, tmp
     # the lever-free profile is the reference itself, never a second, noisier timing of the same thing
     assert (reference.levers, reference.relative_step) == ("none/s0/c0", 1.0)
     assert (row.model, row.profile, row.precision, row.height) == ("VarNet", "gtx1080", "bf16-mixed", 32)
-    assert row.levers == "cascade:6/s1/c20"
+    assert row.levers == "cascade:7/s1/c20"
     assert row.params > 0 and row.step_seconds > 0 and row.relative_step > 0
     assert 0 < row.infer_peak_gib <= row.train_peak_gib
     assert row.max_allocated_gib is None and row.max_reserved_gib is None  # no allocator on CPU
@@ -39,7 +39,7 @@ def test_one_model_two_profiles_one_step_prints_rows_and_writes_json(capsys, tmp
     assert row.achieved_tflops == pytest.approx(row.step_tflop / row.step_seconds, rel=2e-3)
     printed = capsys.readouterr().out
     assert "CPU run" in printed and "achieved_tflops" in printed
-    assert "| cpu | VarNet | gtx1080 | bf16-mixed | cascade:6/s1/c20 |" in printed
+    assert "| cpu | VarNet | gtx1080 | bf16-mixed | cascade:7/s1/c20 |" in printed
     document = json.loads(output.read_text())
     assert document["device"] == "cpu" and document["rows"][1]["step_tflop"] == row.step_tflop
 
