@@ -6,6 +6,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from fastmri_pl.memory.batch import BatchShape
+from fastmri_pl.memory.card import CardMemory
 from fastmri_pl.memory.cli import CONFIG_DIR
 from fastmri_pl.memory.compose import estimate_composed
 from fastmri_pl.memory.estimate import Estimate, estimate_full
@@ -191,7 +192,7 @@ def test_partial_checkpointing_finds_the_most_cascades_left_out_that_fit(room_gi
 
     def candidate(levers: MemoryLevers) -> Candidate:
         estimate = Estimate(levers, "16-mixed", 1, int(peak(levers) * GIB), 0, {}, 0)
-        return Candidate(estimate, GIB, int((4.0 + room_gib) * GIB), None)
+        return Candidate(estimate, GIB, int((4.0 + room_gib) * GIB), None, CardMemory(None, 0, 0))
 
     base = candidate(MemoryLevers("cascade", 1, 16, False))
     tried = partial_checkpoints(base, 12, candidate)
