@@ -100,12 +100,12 @@ def cpu_warning(cfg: DictConfig) -> str | None:
 @rank_zero_only
 def print_startup(cfg: DictConfig) -> None:
     """Printed before anything is built, so a wrong profile or folder shows before minutes of work: on CPU a
-    size warning first (the tree below runs to ~200 lines, and a warning under it scrolls away), the config
-    tree (`print_config=false` leaves it out), then the one-line run description."""
+    size warning, the one-line run description, then the config tree (`print_config=false` leaves it out).
+    The tree runs to ~200 lines: what a user must see comes above it, on the first screen."""
     console = Console()
     warning = cpu_warning(cfg)
     if warning:
         console.print(warning, style="bold yellow", markup=False, highlight=False, soft_wrap=True)
+    console.print(startup_line(cfg), markup=False, highlight=False, soft_wrap=True)
     if cfg.get("print_config", True):
         console.print(config_tree(cfg))
-    console.print(startup_line(cfg), markup=False, highlight=False, soft_wrap=True)

@@ -22,14 +22,14 @@ def test_help_lists_groups_options_and_three_examples(monkeypatch: pytest.Monkey
     assert len(commands) == 3 and "hydra/" not in groups
 
 
-def test_startup_prints_the_config_tree_then_the_run_line(compose_config, tmp_path, capsys) -> None:
+def test_startup_prints_the_run_line_then_the_config_tree(compose_config, tmp_path, capsys) -> None:
     print_startup(compose_config(["model=varnet_small", "hardware=cpu"], output_dir=tmp_path))
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "config"
+    assert lines[0].startswith("model=varnet_small ") and lines[1] == "config"
     branches = [line.split("── ")[1] for line in lines if line.startswith(("├── ", "└── "))]
     assert branches[:7] == ["data", "model", "hardware", "trainer", "logger", "callbacks", "paths"]
     assert any("_target_: fastmri_pl.models.varnet.VarNet" in line for line in lines)
-    assert lines[-1].startswith("model=varnet_small ") and not any("warning" in line for line in lines)
+    assert not any("warning" in line for line in lines)
 
 
 def test_full_size_model_on_cpu_warns_once_pointing_to_quickstart(compose_config, tmp_path, capsys) -> None:
