@@ -12,7 +12,6 @@ markdown rows printed at the end are the README's.
 """
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from fastmri_pl import CONFIG_DIR, factory
+from fastmri_pl.atomic import write_atomically
 from fastmri_pl.conv_speed import set_cudnn_benchmark, to_memory_format
 from fastmri_pl.gpu_check import check_cuda_build
 from fastmri_pl.memory.batch import BatchShape
@@ -211,10 +211,8 @@ def _check_output(output: str | None) -> Path | None:
 
 
 def _write_json(path: Path, rows: list[BenchRow], device: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"device": device, "rows": [asdict(r) for r in rows]}, indent=2) + "\n")
-    os.replace(tmp, path)
+    document = {"device": device, "rows": [asdict(r) for r in rows]}
+    write_atomically(path, (json.dumps(document, indent=2) + "\n").encode())
 
 
 def _device_name(device: torch.device) -> str:

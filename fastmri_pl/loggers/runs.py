@@ -5,7 +5,6 @@ Lightning's `WandbLogger` attaches to a W&B run still alive in the process, so w
 job of a multirun would log into the previous job's run (and its folder).
 """
 
-import os
 import secrets
 import string
 import sys
@@ -16,6 +15,8 @@ from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
 from omegaconf import DictConfig, OmegaConf
+
+from fastmri_pl.atomic import write_atomically
 
 RUN_ID_FILE = Path("wandb") / "run_id"
 RUN_ID_ALPHABET = string.ascii_lowercase + string.digits
@@ -36,10 +37,7 @@ def wandb_run_id(output_dir: Path, resuming: bool) -> str | None:
     if resuming and path.is_file():
         return path.read_text().strip()
     run_id = "".join(secrets.choice(RUN_ID_ALPHABET) for _ in range(8))  # W&B's own id format
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".tmp")
-    partial.write_text(run_id + "\n")
-    os.replace(partial, path)
+    write_atomically(path, (run_id + "\n").encode())
     return run_id
 
 

@@ -17,6 +17,7 @@ import hydra
 from omegaconf import DictConfig
 
 from fastmri_pl import CONFIG_DIR
+from fastmri_pl.atomic import write_atomically
 from fastmri_pl.memory.batch import BatchShape
 from fastmri_pl.memory.card import CardMemory
 from fastmri_pl.memory.compose import estimate_composed
@@ -134,8 +135,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     document["train_peak_gib"] = gib(estimate.train_peak)
     if cfg.memory.output:
         path = Path(cfg.memory.output)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(document, indent=2) + "\n")
+        write_atomically(path, (json.dumps(document, indent=2) + "\n").encode())
         print(f"wrote {path}")
     return document
 
@@ -144,6 +144,6 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 def main(cfg: DictConfig) -> None:
     try:
         run(cfg)
-    except ValueError as error:  # NoLeversFit, or a bad key of the profile or memory group
+    except ValueError as error:  # NoLeversFit, a bad key of the profile or memory group, a WriteError
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(1) from None

@@ -22,6 +22,8 @@ from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
+from fastmri_pl.atomic import write_atomically
+
 RESULT_FILE = "result.json"
 SUMMARY_FIELDS = ("job", "status", "best_val_ssim", "varied", "overrides", "folder")
 RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")
@@ -69,9 +71,7 @@ def read_results(sweep_dir: Path) -> list[dict[str, Any]]:
 
 def write_atomic(path: Path, text: str) -> None:
     """A reader (or a concurrent SLURM job) sees the old file or the new one, never half of one."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    partial.write_text(text)
-    os.replace(partial, path)
+    write_atomically(path, text.encode())
 
 
 def write_summary(sweep_dir: Path, rows: list[dict[str, Any]]) -> tuple[Path, Path]:
