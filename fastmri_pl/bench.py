@@ -28,6 +28,7 @@ from fastmri_pl import CONFIG_DIR, factory
 from fastmri_pl.atomic import write_atomically
 from fastmri_pl.conv_speed import set_cudnn_benchmark, to_memory_format
 from fastmri_pl.gpu_check import check_cuda_build
+from fastmri_pl.memory.auto import resolve_levers
 from fastmri_pl.memory.batch import BatchShape
 from fastmri_pl.memory.estimate import estimate_full, with_levers
 from fastmri_pl.memory.report import GIB
@@ -127,6 +128,7 @@ def achieved_tflops(flops: int, seconds: float) -> float:
 def bench_row(
     cfg: DictConfig, profile: str, device: torch.device, steps: int, warmup: int, baseline: StepTiming | None
 ) -> BenchRow:
+    cfg = resolve_levers(cfg)
     shape = _shape(cfg, device)
     levers = factory.build_levers(cfg)
     run_cfg = with_levers(cfg, levers)

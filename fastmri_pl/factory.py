@@ -6,7 +6,6 @@ import lightning as L
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import Logger
-from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
@@ -18,17 +17,17 @@ from fastmri_pl.module import ReconModule
 
 
 def build_levers(cfg: DictConfig) -> MemoryLevers:
-    """The profile's memory levers (`hardware.levers`); `auto` asks the planner for `hardware.memory_gb`.
+    """The profile's memory levers (`hardware.levers`, a mapping).
 
-    `auto` plans for `hardware.levers_auto_shape` (coils, height, width; the SNU brain shape by default) with
-    the model's adjacent slices, and logs the choice.
+    `auto` never reaches here: the planner builds modules through this factory, so the entry points replace
+    it with the planner's choice first (`memory.auto.resolve_levers`).
     """
     if isinstance(cfg.hardware.levers, str):
-        from fastmri_pl.memory.auto import auto_levers  # the planner imports this module
-
-        levers = auto_levers(cfg)
-        rank_zero_info(f"hardware.levers=auto chose {levers}")
-        return levers
+        raise DataError(
+            "hardware.levers",
+            f"{cfg.hardware.levers!r} is not a mapping of levers ('auto' is planned by the entry point, "
+            "fastmri_pl.memory.auto.resolve_levers, before anything is built)",
+        )
     try:
         return MemoryLevers(**OmegaConf.to_container(cfg.hardware.levers, resolve=True))
     except (TypeError, ValueError) as error:  # an unknown lever or a value out of range: one line

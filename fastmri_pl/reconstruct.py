@@ -30,6 +30,7 @@ from fastmri_pl.data.synthetic import ensure_synthetic, synthetic_config
 from fastmri_pl.data.volumes import Volume
 from fastmri_pl.evaluate import evaluate
 from fastmri_pl.gpu_check import check_cuda_build
+from fastmri_pl.memory.auto import resolve_levers
 from fastmri_pl.reconstruction.folders import (
     SUBMISSION_DIR,
     acceleration_folders,
@@ -77,7 +78,7 @@ def reconstruct(cfg: DictConfig, console: Console | None = None) -> Reconstructi
     output_dir = check_output_dir(cfg.output_dir, cfg.overwrite)
     device = inference_device(cfg)
     set_cudnn_benchmark(cfg.hardware)
-    net = to_memory_format(load_net(cfg, device), cfg.hardware)
+    net = to_memory_format(load_net(resolve_levers(cfg), device), cfg.hardware)
     readout_crop = bool(cfg.data.get("readout_crop", False))
     compression = VolumeCompression(cfg.data.virtual_coils) if cfg.data.get("virtual_coils") else None
     console.print(

@@ -17,6 +17,7 @@ from fastmri_pl.conv_speed import to_memory_format
 from fastmri_pl.data.errors import DataError, exit_on_data_error
 from fastmri_pl.gpu_check import check_cuda_build
 from fastmri_pl.loggers.runs import finish_runs, log_run_config
+from fastmri_pl.memory.auto import resolve_levers
 from fastmri_pl.memory.oom import oom_message
 from fastmri_pl.models.levers import MemoryLevers
 from fastmri_pl.run_folder import check_output_folder, resolve_ckpt_path, run_folder_lock
@@ -51,6 +52,7 @@ def train(cfg: DictConfig) -> float | None:
 
 def _fit(cfg: DictConfig, ckpt_path: str | None) -> float | None:
     L.seed_everything(cfg.seed, workers=True)
+    cfg = resolve_levers(cfg)
     datamodule = factory.build_datamodule(cfg)
     module = to_memory_format(factory.build_module(cfg), cfg.hardware)  # cuDNN autotuning: trainer.benchmark
     if ckpt_path is not None and cfg.get("init_from"):

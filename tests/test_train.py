@@ -12,6 +12,9 @@ import torch
 
 from fastmri_pl import CONFIG_DIR, factory
 from fastmri_pl import train as train_module
+from fastmri_pl.data.errors import DataError
+from fastmri_pl.memory import auto as memory_auto
+from fastmri_pl.models.levers import MemoryLevers
 from fastmri_pl.train import train
 
 MODELS = sorted(p.stem for p in (Path(CONFIG_DIR) / "model").glob("*.yaml"))
@@ -209,3 +212,23 @@ def test_wandb_checkpoint_artifacts_only_online(compose_config, tmp_path, monkey
     online = compose_config(["logger=wandb", "logger.wandb.log_model=true"], output_dir=tmp_path)
     (logger,) = factory.build_loggers(online)
     assert logger._log_model is True
+
+
+def test_levers_auto_is_planned_before_the_network_is_built(
+    compose_config, train_tiny_overrides, tmp_path, monkeypatch
+):
+    """`train` asks the planner (stood in for here: a real plan traces every candidate) and the network gets
+    its choice; the factory itself refuses `auto`, since the planner builds modules through it."""
+    planned = MemoryLevers(checkpoint="cascade")
+    asked = []
+    monkeypatch.setattr(memory_auto, "auto_levers", lambda cfg: asked.append(cfg) or planned)
+    built = []
+    build_module = factory.build_module
+    monkeypatch.setattr(factory, "build_module", lambda cfg: built.append(build_module(cfg)) or built[-1])
+    overrides = [*train_tiny_overrides, "model=varnet_small", "debug=fdr", "hardware.levers=auto"]
+    cfg = compose_config(overrides, output_dir=tmp_path)
+    with pytest.raises(DataError, match="resolve_levers") as error:
+        factory.build_levers(cfg)
+    assert error.value.path == "hardware.levers"
+    assert train(cfg) is not None
+    assert len(asked) == 1 and built[0].net.levers == planned
