@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastmri_pl.memory.estimate import Estimate
+from fastmri_pl.memory.report import GIB
 
-GIB = 2**30
 KEYS = ("card_gib", "context_gib", "workspace_gib")
 
 
