@@ -1,14 +1,14 @@
 # Thin wrappers over `python -m ...`; every target installs what it needs into $(VENV) first. `make help` lists them.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# torch: chosen by fastmri_pl/torch_install.py for the GPU nvidia-smi reports (CPU build without one);
+# torch: chosen by fastmri_pl/runtime/torch_install.py for the GPU nvidia-smi reports (CPU build without one);
 # TORCH_SPEC (a pip requirement) and TORCH_INDEX (an index URL) override its choice.
 TORCH_SPEC ?=
 TORCH_INDEX ?=
 TORCH_OVERRIDES := $(if $(TORCH_SPEC),--spec "$(TORCH_SPEC)",) $(if $(TORCH_INDEX),--index-url "$(TORCH_INDEX)",)
 ARGS ?=
 
-.PHONY: help install torch-choice train test bench sweep notebooks lint format clean clean-outputs
+.PHONY: help install torch-choice train test test-fast bench sweep notebooks lint format clean clean-outputs
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -16,20 +16,23 @@ help:  ## this list
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
-	$(PY) fastmri_pl/torch_install.py $(TORCH_OVERRIDES)
+	$(PY) fastmri_pl/runtime/torch_install.py $(TORCH_OVERRIDES)
 	$(PY) -m pip install -q -e ".[dev,sweeps,slurm]"
 	touch $@
 
 install: $(VENV)/.installed  ## .venv with the torch build for this machine's GPU (or CPU), then the project
 
 torch-choice:  ## print the torch build `make install` would pick here, install nothing
-	python3 fastmri_pl/torch_install.py --dry-run $(TORCH_OVERRIDES)
+	python3 fastmri_pl/runtime/torch_install.py --dry-run $(TORCH_OVERRIDES)
 
 train: install  ## the quick start: small VarNet on the embedded synthetic data, CPU, a few minutes
 	$(PY) -m fastmri_pl.train experiment=quickstart $(ARGS)
 
-test: install  ## the whole test suite (CPU)
+test: install  ## the whole test suite (CPU; what CI runs)
 	$(PY) -m pytest -q --durations=10 $(ARGS)
+
+test-fast: install  ## the suite without the tests marked slow (end-to-end runs): under two minutes here
+	$(PY) -m pytest -q -m "not slow" $(ARGS)
 
 bench: install  ## measured memory and step time per model x profile
 	$(PY) -m fastmri_pl.bench $(ARGS)

@@ -127,7 +127,7 @@ def time_levers(net: nn.Module, args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default="promptmr", help="a fastmri_pl/conf/model/ name with PromptMR")
+    parser.add_argument("--model", default="promptmr", help="a conf/model/ name with PromptMR")
     parser.add_argument("--skip-flops", action="store_true")
     parser.add_argument("--skip-time", action="store_true")
     parser.add_argument("--coils", type=int, default=4)

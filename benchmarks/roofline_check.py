@@ -21,12 +21,13 @@ import time
 import torch
 from hydra import compose, initialize_config_dir
 
-from fastmri_pl import CONFIG_DIR, factory
+from fastmri_pl import CONFIG_DIR
 from fastmri_pl.memory.batch import BatchShape
 from fastmri_pl.memory.estimate import estimate_full, with_levers
 from fastmri_pl.memory.roofline import DeviceSpeed, roofline_seconds
 from fastmri_pl.memory.trace import first_optimizer
 from fastmri_pl.models.levers import MemoryLevers
+from fastmri_pl.training import factory
 
 SHAPES = (BatchShape(2, 64, 48, adj_slices=5), BatchShape(4, 128, 96, adj_slices=5))
 

@@ -22,11 +22,12 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from fastmri_pl import CONFIG_DIR, factory
+from fastmri_pl import CONFIG_DIR
 from fastmri_pl.memory.batch import BatchShape
 from fastmri_pl.memory.estimate import estimate_full, with_levers
 from fastmri_pl.memory.trace import first_optimizer
 from fastmri_pl.models.levers import MemoryLevers
+from fastmri_pl.training import factory
 
 PREVIOUS_GTX1080 = MemoryLevers("level", 1, 16, True)
 FULL_CASCADES = 12

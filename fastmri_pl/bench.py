@@ -24,16 +24,17 @@ from omegaconf import DictConfig, OmegaConf
 from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.utils.flop_counter import FlopCounterMode
 
-from fastmri_pl import CONFIG_DIR, factory
-from fastmri_pl.atomic import write_atomically
-from fastmri_pl.conv_speed import set_cudnn_benchmark, to_memory_format
-from fastmri_pl.gpu_check import check_cuda_build
+from fastmri_pl import CONFIG_DIR
 from fastmri_pl.memory.auto import resolve_levers
 from fastmri_pl.memory.batch import BatchShape
 from fastmri_pl.memory.estimate import estimate_full, with_levers
 from fastmri_pl.memory.report import GIB
 from fastmri_pl.memory.trace import autocast_for, first_optimizer
 from fastmri_pl.models.levers import MemoryLevers
+from fastmri_pl.runs.atomic import write_atomically
+from fastmri_pl.runtime.conv_speed import set_cudnn_benchmark, to_memory_format
+from fastmri_pl.runtime.gpu_check import check_cuda_build
+from fastmri_pl.training import factory
 
 NO_LEVERS = MemoryLevers()
 TERA = 1e12

@@ -17,9 +17,9 @@ from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig
 from rich.progress import track
 
-from fastmri_pl import CONFIG_DIR, factory
+from fastmri_pl import CONFIG_DIR
 from fastmri_pl.challenge.rules import DEFAULT_YEAR, ChallengeRules, load_rules
-from fastmri_pl.data.errors import exit_on_data_error
+from fastmri_pl.errors import exit_on_data_error
 from fastmri_pl.evaluation.figures import GalleryRow, save_ssim_per_slice, save_worst_gallery
 from fastmri_pl.evaluation.pairs import check_pair, find_pairs, read_volume
 from fastmri_pl.evaluation.records import write_metrics_json, write_per_volume_csv
@@ -27,6 +27,7 @@ from fastmri_pl.evaluation.scoring import VolumeScore, aggregation, score_volume
 from fastmri_pl.evaluation.table import print_summary
 from fastmri_pl.mri.foreground import snu_foreground_mask
 from fastmri_pl.reconstruction.timing import RunTimings
+from fastmri_pl.training import factory
 
 FIGURES_DIR = "figures"
 
@@ -137,7 +138,7 @@ def evaluate(
 
 
 def run(cfg: DictConfig) -> dict[str, dict[str, float | int]]:
-    """The evaluation a composed `fastmri_pl/conf/evaluate.yaml` describes."""
+    """The evaluation a composed `conf/evaluate.yaml` describes."""
     return evaluate(
         root=cfg.data.root,
         recon_dir=cfg.recon_dir,

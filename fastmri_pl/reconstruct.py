@@ -22,14 +22,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 from fastmri_pl import CONFIG_DIR
 from fastmri_pl.challenge.rules import ChallengeRules, load_rules
-from fastmri_pl.conv_speed import set_cudnn_benchmark, to_memory_format
 from fastmri_pl.data.coil_compression import VolumeCompression
-from fastmri_pl.data.errors import DataError, exit_on_data_error
 from fastmri_pl.data.readers import index_volumes
 from fastmri_pl.data.synthetic import ensure_synthetic, synthetic_config
 from fastmri_pl.data.volumes import Volume
+from fastmri_pl.errors import DataError, exit_on_data_error
 from fastmri_pl.evaluate import evaluate
-from fastmri_pl.gpu_check import check_cuda_build
 from fastmri_pl.memory.auto import resolve_levers
 from fastmri_pl.reconstruction.folders import (
     SUBMISSION_DIR,
@@ -40,6 +38,8 @@ from fastmri_pl.reconstruction.folders import (
 from fastmri_pl.reconstruction.inference import crop_size, inference_device, load_net, reconstruct_volume
 from fastmri_pl.reconstruction.timing import RunTimings, VolumeTiming, print_timings
 from fastmri_pl.reconstruction.writer import copy_atomically, write_reconstruction
+from fastmri_pl.runtime.conv_speed import set_cudnn_benchmark, to_memory_format
+from fastmri_pl.runtime.gpu_check import check_cuda_build
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def _index(cfg: DictConfig) -> dict[str, list[Volume]]:
 
 
 def reconstruct(cfg: DictConfig, console: Console | None = None) -> ReconstructionRun:
-    """The run a composed `fastmri_pl/conf/reconstruct.yaml` describes; see the module docstring."""
+    """The run a composed `conf/reconstruct.yaml` describes; see the module docstring."""
     console = console or Console()
     check_cuda_build(cfg.hardware.accelerator)
     started = time.perf_counter()

@@ -10,19 +10,20 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from fastmri_pl import CONFIG_DIR, factory
-from fastmri_pl.atomic import check_writable_folder
-from fastmri_pl.config_checks import check_config_types, check_hardware
-from fastmri_pl.conv_speed import to_memory_format
-from fastmri_pl.data.errors import DataError, exit_on_data_error
-from fastmri_pl.gpu_check import check_cuda_build
+from fastmri_pl import CONFIG_DIR
+from fastmri_pl.errors import DataError, exit_on_data_error
 from fastmri_pl.loggers.runs import finish_runs, log_run_config
 from fastmri_pl.memory.auto import resolve_levers
 from fastmri_pl.memory.oom import oom_message
 from fastmri_pl.models.levers import MemoryLevers
-from fastmri_pl.run_folder import check_output_folder, resolve_ckpt_path, run_folder_lock
-from fastmri_pl.run_summary import print_startup, print_summary
+from fastmri_pl.runs.atomic import check_writable_folder
+from fastmri_pl.runs.folder import check_output_folder, resolve_ckpt_path, run_folder_lock
+from fastmri_pl.runs.summary import print_startup, print_summary
+from fastmri_pl.runtime.config_checks import check_config_types, check_hardware
+from fastmri_pl.runtime.conv_speed import to_memory_format
+from fastmri_pl.runtime.gpu_check import check_cuda_build
 from fastmri_pl.sweep.ddp import finish_ddp_job
+from fastmri_pl.training import factory
 from fastmri_pl.weights import load_net_weights
 
 # top-level keys `train` reads itself (nodes with a `_target_` are checked against their target's signature)

@@ -15,9 +15,11 @@ from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from fastmri_pl import CONFIG_DIR, atomic, run_folder
+from fastmri_pl import CONFIG_DIR
 from fastmri_pl.data.synthetic import SyntheticConfig, generate, synthetic_config
-from fastmri_pl.paths import ROOT_VARIABLE
+from fastmri_pl.runs import atomic
+from fastmri_pl.runs import folder as run_folder
+from fastmri_pl.runs.paths import ROOT_VARIABLE
 
 DATA_TINY = {
     "num_train": 2,

@@ -1,2 +1,2 @@
-"""Lightning callbacks selected by `fastmri_pl/conf/callbacks/*`: checkpoints, memory, images, throughput,
+"""Lightning callbacks selected by `conf/callbacks/*`: checkpoints, memory, images, throughput,
 NaN guards."""

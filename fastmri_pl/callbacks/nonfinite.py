@@ -12,7 +12,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_warn
 
-from fastmri_pl.data.errors import DataError
+from fastmri_pl.errors import DataError
 
 MAX_CONSECUTIVE_KEY = "callbacks.nonfinite_guard.max_consecutive"
 

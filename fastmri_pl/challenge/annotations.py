@@ -9,7 +9,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from fastmri_pl.data.errors import DataError
+from fastmri_pl.errors import DataError
 
 ANNOTATIONS_ATTR = "annotations"
 _FIELDS = ("x", "y", "width", "height")

@@ -14,7 +14,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from fastmri_pl import CONFIG_DIR
-from fastmri_pl.data.errors import DataError
+from fastmri_pl.errors import DataError
 
 # the rules `evaluate` and `reconstruct` follow without challenge= (their configs' default)
 DEFAULT_YEAR = 2024
@@ -82,7 +82,7 @@ class ChallengeRules:
 
 
 def load_rules(year: int | str) -> ChallengeRules:
-    """The preset `fastmri_pl/conf/challenge_years/<year>.yaml` (the config key `challenge=<year>`).
+    """The preset `conf/challenge_years/<year>.yaml` (the config key `challenge=<year>`).
 
     A plain key rather than a Hydra config group: Hydra reads `challenge=2026` as an integer, and refuses an
     integer as a group option, so the presets are loaded here by year.

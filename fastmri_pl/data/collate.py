@@ -4,7 +4,7 @@ from typing import Any
 
 import torch
 
-from fastmri_pl.data.errors import DataError
+from fastmri_pl.errors import DataError
 
 _TENSOR_KEYS = (
     "masked_kspace",

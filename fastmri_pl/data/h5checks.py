@@ -7,7 +7,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from fastmri_pl.data.errors import DataError
+from fastmri_pl.errors import DataError
 
 
 @contextlib.contextmanager

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import h5py
 
-from fastmri_pl.data.errors import DataError
 from fastmri_pl.data.h5checks import (
     open_h5,
     require_attr,
@@ -20,6 +19,7 @@ from fastmri_pl.data.h5checks import (
     require_target_fits,
 )
 from fastmri_pl.data.volumes import FileFilter, Volume, h5_files, nominal_acceleration
+from fastmri_pl.errors import DataError
 
 LAYOUTS = ("snu", "fastmri")
 

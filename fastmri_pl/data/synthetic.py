@@ -24,9 +24,9 @@ import torch
 from rich.progress import track
 
 from fastmri_pl.challenge.annotations import ANNOTATIONS_ATTR, Box, annotations_json
-from fastmri_pl.data.errors import DataError
 from fastmri_pl.data.phantom import BrainPhantom, KneePhantom, birdcage_sensitivities, normalised_grid
 from fastmri_pl.data.synthetic_files import atomic_h5_files, fastmri_header
+from fastmri_pl.errors import DataError
 from fastmri_pl.mri.coils import rss
 from fastmri_pl.mri.crop import center_crop
 from fastmri_pl.mri.fft import fft2c, ifft2c

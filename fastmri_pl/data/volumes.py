@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fastmri_pl.data.errors import DataError
 from fastmri_pl.data.h5checks import open_h5
+from fastmri_pl.errors import DataError
 
 _ACCELERATION = re.compile(r"acc(\d+(?:\.\d+)?)")
 

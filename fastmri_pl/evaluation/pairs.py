@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from fastmri_pl.challenge.annotations import ANNOTATIONS_ATTR, Box, parse_annotations
-from fastmri_pl.data.errors import DataError
 from fastmri_pl.data.h5checks import require_attr
+from fastmri_pl.errors import DataError
 
 LAYOUTS = ("snu", "fastmri")
 TARGET_KEYS = {"snu": "image_label", "fastmri": "reconstruction_rss"}

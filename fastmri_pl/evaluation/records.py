@@ -1,8 +1,9 @@
 """The files an evaluation leaves: metrics.json (the summary) and metrics_per_volume.csv, written atomically.
 
 Each file is written to a temporary file in the same folder, synced and renamed over the target
-(`fastmri_pl.atomic`), so a reader (a sweep, a CI job) never sees half a file and a full disk is one line. A
-perfect reconstruction has infinite PSNR, which JSON cannot hold: non-finite values are written as null.
+(`fastmri_pl.runs.atomic`), so a reader (a sweep, a CI job) never sees half a file and a full disk is one
+line. A perfect reconstruction has infinite PSNR, which JSON cannot hold: non-finite values are written as
+null.
 """
 
 import csv
@@ -11,8 +12,8 @@ import json
 import math
 from pathlib import Path
 
-from fastmri_pl.atomic import write_atomically
 from fastmri_pl.evaluation.scoring import VolumeScore
+from fastmri_pl.runs.atomic import write_atomically
 
 METRICS_JSON = "metrics.json"
 PER_VOLUME_CSV = "metrics_per_volume.csv"

@@ -1,2 +1,2 @@
-"""Loggers selected by `fastmri_pl/conf/logger/*` where Lightning's own do not fit (CSV history kept), and the
+"""Loggers selected by `conf/logger/*` where Lightning's own do not fit (CSV history kept), and the
 life of their runs (one W&B run per job, resumed by id, finished on error: `runs`)."""

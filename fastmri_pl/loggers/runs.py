@@ -16,7 +16,7 @@ from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
 from omegaconf import DictConfig, OmegaConf
 
-from fastmri_pl.atomic import write_atomically
+from fastmri_pl.runs.atomic import write_atomically
 
 RUN_ID_FILE = Path("wandb") / "run_id"
 RUN_ID_ALPHABET = string.ascii_lowercase + string.digits

@@ -17,7 +17,6 @@ import hydra
 from omegaconf import DictConfig
 
 from fastmri_pl import CONFIG_DIR
-from fastmri_pl.atomic import write_atomically
 from fastmri_pl.memory.batch import BatchShape
 from fastmri_pl.memory.card import CardMemory
 from fastmri_pl.memory.compose import estimate_composed
@@ -26,6 +25,7 @@ from fastmri_pl.memory.planner import plan
 from fastmri_pl.memory.report import format_bytes
 from fastmri_pl.memory.roofline import TimeEstimate, project_for
 from fastmri_pl.models.levers import MemoryLevers
+from fastmri_pl.runs.atomic import write_atomically
 
 
 def batch_shape(cfg: DictConfig) -> BatchShape:

@@ -11,13 +11,13 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from fastmri_pl import factory
 from fastmri_pl.memory.batch import BatchShape
 from fastmri_pl.memory.opcost import OpCostCounter, OpCosts
 from fastmri_pl.memory.report import GIB, MemoryReport
 from fastmri_pl.memory.trace import trace_inference, trace_training_step
 from fastmri_pl.models.levers import MemoryLevers
 from fastmri_pl.mri.crop import center_crop
+from fastmri_pl.training import factory
 
 TRAINING_PHASES = ("forward", "backward", "optimizer")
 

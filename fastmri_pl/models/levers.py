@@ -1,4 +1,4 @@
-"""Memory levers a network honours, from `fastmri_pl/conf/hardware/*` (key `levers`); results never change."""
+"""Memory levers a network honours, from `conf/hardware/*` (key `levers`); results never change."""
 
 from collections.abc import Mapping
 from dataclasses import dataclass

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 from fastmri_pl.challenge.rules import ChallengeRules
-from fastmri_pl.data.errors import DataError
+from fastmri_pl.errors import DataError
 
 LEADERBOARD_DIR = "leaderboard"
 SUBMISSION_DIR = "reconstructions_leaderboard"

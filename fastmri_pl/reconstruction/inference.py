@@ -17,14 +17,14 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from fastmri_pl import factory
-from fastmri_pl.data.errors import DataError
 from fastmri_pl.data.transforms import adjacent_slice_indices
 from fastmri_pl.data.volumes import Volume, read_kspace_slices, read_mask
+from fastmri_pl.errors import DataError
 from fastmri_pl.mri.coil_compression import compress_coils
 from fastmri_pl.mri.crop import center_crop
 from fastmri_pl.mri.masks import num_low_frequencies
 from fastmri_pl.mri.readout import crop_readout
+from fastmri_pl.training import factory
 from fastmri_pl.weights import load_net_weights
 
 CHALLENGE_CROP = (384, 384)

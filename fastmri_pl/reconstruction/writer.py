@@ -1,5 +1,5 @@
 """Reconstruction files written atomically: built in memory, then written under a temporary name in the
-destination folder, synced and renamed (`fastmri_pl.atomic`).
+destination folder, synced and renamed (`fastmri_pl.runs.atomic`).
 
 A crash (or Ctrl-C) while a volume is being reconstructed leaves the earlier volumes complete and nothing of
 the interrupted one. The HDF5 file is assembled in memory (one volume's float32 slices, a few MB) because
@@ -15,7 +15,7 @@ import h5py
 import numpy as np
 import torch
 
-from fastmri_pl.atomic import write_atomically
+from fastmri_pl.runs.atomic import write_atomically
 
 RECON_KEY = "reconstruction"
 

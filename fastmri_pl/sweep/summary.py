@@ -22,7 +22,7 @@ from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
-from fastmri_pl.atomic import write_atomically
+from fastmri_pl.runs.atomic import write_atomically
 
 RESULT_FILE = "result.json"
 SUMMARY_FIELDS = ("job", "status", "best_val_ssim", "varied", "overrides", "folder")

@@ -12,8 +12,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from fastmri_pl.checkpoint_io import save_atomically
-from fastmri_pl.data.errors import DataError
+from fastmri_pl.errors import DataError
+from fastmri_pl.runs.checkpoint_io import save_atomically
 
 NET_PREFIX = "net."
 

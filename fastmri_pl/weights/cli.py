@@ -15,10 +15,11 @@ from omegaconf import DictConfig
 from rich.console import Console
 from torch import nn
 
-from fastmri_pl import CONFIG_DIR, factory
-from fastmri_pl.data.errors import DataError, exit_on_data_error
+from fastmri_pl import CONFIG_DIR
+from fastmri_pl.errors import DataError, exit_on_data_error
 from fastmri_pl.models.promptmr import PromptMR
 from fastmri_pl.models.varnet import VarNet
+from fastmri_pl.training import factory
 from fastmri_pl.weights.checkpoint import save_net_weights
 from fastmri_pl.weights.keymap import KeyMap, apply_key_map
 from fastmri_pl.weights.promptmr_map import promptmr_key_map

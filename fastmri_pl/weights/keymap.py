@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from fastmri_pl.data.errors import DataError
+from fastmri_pl.errors import DataError
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
 _LISTED = 6

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from fastmri_pl.data.errors import DataError
+from fastmri_pl.errors import DataError
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,303 @@
+"""`python -m fastmri_pl.reconstruct`: output layout, submission folders, refusals and crash safety."""
+
+import dataclasses
+import errno
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from fastmri_pl import CONFIG_DIR
+from fastmri_pl.data.readers import index_volumes
+from fastmri_pl.errors import DataError
+from fastmri_pl.evaluate import add_timings, evaluate
+from fastmri_pl.reconstruct import reconstruct, reconstruct_and_score
+from fastmri_pl.reconstruction import inference
+from fastmri_pl.runs import atomic
+from fastmri_pl.runs.atomic import WriteError
+
+CONF = Path(CONFIG_DIR)
+
+
+def reconstruct_cfg(root: Path, output_dir: Path, *overrides: str) -> DictConfig:
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(
+            "reconstruct",
+            overrides=[f"data.root={root}", f"output_dir={output_dir}", "progress=false", *overrides],
+        )
+
+
+@pytest.fixture
+def snu_copy(data_snu_root: Path, tmp_path: Path) -> Path:
+    root = tmp_path / "data"
+    shutil.copytree(data_snu_root, root)
+    return root
+
+
+def leftovers(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file() and p.name.endswith(".tmp")]
+
+
+def test_zero_filled_writes_every_leaderboard_volume_as_the_challenge_expects(
+    data_snu_root: Path, tmp_path: Path
+) -> None:
+    run = reconstruct(reconstruct_cfg(data_snu_root, tmp_path / "out"))
+    kspace_files = sorted((data_snu_root / "leaderboard").glob("acc*/kspace/*.h5"))
+    assert [p.relative_to(tmp_path / "out").as_posix() for p in run.files] == [
+        f"{p.parent.parent.name}/{p.name}" for p in kspace_files
+    ]
+    for path, kspace_path in zip(run.files, kspace_files, strict=True):
+        image_path = kspace_path.parent.parent / "image" / kspace_path.name
+        with h5py.File(path, "r") as f, h5py.File(image_path, "r") as image, h5py.File(kspace_path) as k:
+            assert list(f.keys()) == ["reconstruction"]
+            assert f["reconstruction"].dtype == np.float32
+            assert f["reconstruction"].shape == image["image_label"].shape
+            # the synthetic image_input is exactly the zero-filled image of the masked k-space
+            np.testing.assert_allclose(
+                f["reconstruction"][()], image["image_input"][()], rtol=1e-4, atol=1e-9
+            )
+            assert k["kspace"].shape[0] == f["reconstruction"].shape[0]
+    assert run.timings.slices == sum(v.slices for v in run.timings.volumes) > 0
+    assert all(v.seconds > 0 for v in run.timings.volumes)
+    assert leftovers(tmp_path / "out") == []
+
+
+def test_crop_falls_back_to_the_configured_size_without_image_files(snu_copy: Path, tmp_path: Path) -> None:
+    for image_dir in (snu_copy / "leaderboard").glob("acc*/image"):
+        shutil.rmtree(image_dir)
+    run = reconstruct(reconstruct_cfg(snu_copy, tmp_path / "out", "crop=[12,10]"))
+    with h5py.File(run.files[0], "r") as f:
+        assert f["reconstruction"].shape[1:] == (12, 10)
+    volumes = index_volumes("snu", snu_copy / "leaderboard" / "acc4", require_image=False)
+    assert volumes[0].target_path is None and volumes[0].max_value is None
+
+
+def test_submission_2024_maps_acc5_to_public_and_acc9_to_private(snu_copy: Path, tmp_path: Path) -> None:
+    leaderboard = snu_copy / "leaderboard"
+    (leaderboard / "acc4").rename(leaderboard / "acc5")
+    (leaderboard / "acc8").rename(leaderboard / "acc9")
+    out = tmp_path / "out"
+    run = reconstruct(reconstruct_cfg(snu_copy, out, "challenge=2024", "submission=true"))
+    names = sorted(p.relative_to(out).as_posix() for p in run.submission_files)
+    assert names == [
+        "reconstructions_leaderboard/private/brain_test1.h5",
+        "reconstructions_leaderboard/public/brain_test1.h5",
+    ]
+    public = out / "reconstructions_leaderboard/public/brain_test1.h5"
+    assert public.read_bytes() == (out / "acc5/brain_test1.h5").read_bytes()
+
+
+def test_submission_year_needs_its_acceleration_folders(data_snu_root: Path, tmp_path: Path) -> None:
+    message = r"submission=true with challenge=2024 needs folders \['acc5', 'acc9'\]"
+    with pytest.raises(DataError, match=message):
+        reconstruct(reconstruct_cfg(data_snu_root, tmp_path / "out", "challenge=2024", "submission=true"))
+
+
+def test_non_empty_output_folder_is_refused_unless_overwrite(data_snu_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("earlier run")
+    with pytest.raises(DataError, match="not empty; pass overwrite=true") as error:
+        reconstruct(reconstruct_cfg(data_snu_root, out))
+    assert str(out) in str(error.value)
+    assert not (out / "acc4").exists()
+    run = reconstruct(reconstruct_cfg(data_snu_root, out, "overwrite=true"))
+    assert all(p.is_file() for p in run.files)
+
+
+def test_crash_mid_volume_leaves_no_half_written_file(
+    data_snu_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_load_net = inference.load_net
+    calls = {"slices": 0}
+
+    def failing_net(cfg: DictConfig, device: torch.device) -> torch.nn.Module:
+        net = real_load_net(cfg, device)
+        forward = net.forward
+
+        def forward_until_second_volume(*args: torch.Tensor) -> torch.Tensor:
+            calls["slices"] += 1
+            if calls["slices"] == 5:  # the second slice of the second volume (3 slices each)
+                raise RuntimeError("simulated crash")
+            return forward(*args)
+
+        net.forward = forward_until_second_volume
+        return net
+
+    monkeypatch.setattr("fastmri_pl.reconstruct.load_net", failing_net)
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        reconstruct(reconstruct_cfg(data_snu_root, out))
+    assert leftovers(out) == []
+    assert [p.relative_to(out).as_posix() for p in out.rglob("*.h5")] == ["acc4/brain_test1.h5"]
+    with h5py.File(out / "acc4/brain_test1.h5", "r") as f:
+        assert np.isfinite(f["reconstruction"][()]).all() and f["reconstruction"][()].max() > 0
+
+
+def test_full_disk_on_overwrite_keeps_the_earlier_reconstructions(
+    data_snu_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HDF5 failing on a full disk crashed the interpreter when its objects were collected (a segfault with
+    overwrite=true); the file is now built in memory and its bytes written by `atomic.write_atomically`."""
+    out = tmp_path / "out"
+    first = reconstruct(reconstruct_cfg(data_snu_root, out))
+    before = {path: path.read_bytes() for path in first.files}
+    real_open = open
+
+    class FullDisk:
+        def __init__(self, name, mode):
+            self.file = real_open(name, mode)  # noqa: SIM115 (closed in __exit__)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *args):
+            self.file.close()
+
+        def write(self, data):
+            self.file.write(bytes(data)[: len(data) // 2])
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(atomic, "open", FullDisk, raising=False)
+    with pytest.raises(WriteError, match="No space left on device") as error:
+        reconstruct(reconstruct_cfg(data_snu_root, out, "overwrite=true"))
+    assert error.value.path == str(first.files[0])
+    assert {path: path.read_bytes() for path in first.files} == before
+    assert leftovers(out) == []
+
+
+def test_missing_mask_names_the_file(snu_copy: Path, tmp_path: Path) -> None:
+    bad = snu_copy / "leaderboard/acc8/kspace/brain_test1.h5"
+    with h5py.File(bad, "a") as f:
+        del f["mask"]
+    with pytest.raises(DataError, match="missing dataset 'mask'") as error:
+        reconstruct(reconstruct_cfg(snu_copy, tmp_path / "out"))
+    assert error.value.path == str(bad)
+    assert not (tmp_path / "out").exists()  # validated before anything is written
+
+
+def test_empty_leaderboard_folder_names_the_folder(snu_copy: Path, tmp_path: Path) -> None:
+    kspace_dir = snu_copy / "leaderboard/acc4/kspace"
+    for path in kspace_dir.glob("*.h5"):
+        path.unlink()
+    with pytest.raises(DataError, match="holds no k-space .h5 files") as error:
+        reconstruct(reconstruct_cfg(snu_copy, tmp_path / "out"))
+    assert error.value.path == str(kspace_dir)
+
+
+@pytest.mark.slow
+def test_no_acceleration_folders_is_one_line_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "data/leaderboard/public").mkdir(parents=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "fastmri_pl.reconstruct", f"data.root={tmp_path / 'data'}"]
+        + [f"output_dir={tmp_path / 'out'}", f"hydra.run.dir={tmp_path / 'run'}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines == [
+        f"error: {tmp_path / 'data/leaderboard'}: holds no acc<N> folders (expected acc4/acc8 or acc5/acc9)"
+    ]
+
+
+def test_trained_model_needs_a_matching_checkpoint(data_snu_root: Path, tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="pass ckpt_path"):
+        reconstruct(reconstruct_cfg(data_snu_root, tmp_path / "out", "model=varnet_small"))
+    ckpt = tmp_path / "other.ckpt"
+    torch.save({"state_dict": {"net.unrelated.weight": torch.zeros(1)}}, ckpt)
+    with pytest.raises(DataError, match="does not match the configured model") as error:
+        reconstruct(
+            reconstruct_cfg(data_snu_root, tmp_path / "out", "model=varnet_small", f"ckpt_path={ckpt}")
+        )
+    assert error.value.path == str(ckpt)
+
+
+@pytest.mark.slow
+def test_2026_reconstructs_and_scores_in_one_pass_timing_the_forward_only(
+    data_knee_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """recon_eval's clock: per volume 5 untimed warm-up slices, then each slice timed alone. Warm-up
+    forwards sleep 100 ms and timed ones 10 ms, so the mean lands in [10, 100) only if warm-up is left out."""
+    real_load_net = inference.load_net
+    calls = {"count": 0}
+    slices, warmup = 6, 5
+
+    def sleepy_net(cfg: DictConfig, device: torch.device) -> torch.nn.Module:
+        net = real_load_net(cfg, device)
+        forward = net.forward
+
+        def timed_forward(*args: torch.Tensor) -> torch.Tensor:
+            time.sleep(0.1 if calls["count"] % (slices + warmup) < warmup else 0.01)
+            calls["count"] += 1
+            return forward(*args)
+
+        net.forward = timed_forward
+        return net
+
+    monkeypatch.setattr("fastmri_pl.reconstruct.load_net", sleepy_net)
+    out = tmp_path / "out"
+    overrides = ("challenge=2026", "evaluate=true", "submission=true", "num_worst=0")
+    run = reconstruct_and_score(reconstruct_cfg(data_knee_root, out, *overrides))
+    assert calls["count"] == 2 * (slices + warmup)  # acc4 and acc8, one volume each
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["aggregation"] == "slices"
+    for group in ("acc4", "acc8", "total"):
+        row = metrics[group]
+        assert {"ssim_full", "ssim_bbox", "boxes", "ms_per_slice", "slow_volumes"} <= set(row)
+        assert 10.0 <= row["ms_per_slice"] < 100.0 and row["slow_volumes"] == 0
+        assert row["ssim_full"] == row["ssim"] and 0.0 < row["ssim_full"] < 1.0
+    assert metrics["total"]["ms_per_slice"] == pytest.approx(run.timings.ms_per_slice())
+    assert metrics["total"]["boxes"] == metrics["acc4"]["boxes"] + metrics["acc8"]["boxes"] > 0
+    assert sorted(p.relative_to(out).as_posix() for p in run.submission_files) == [
+        "reconstructions_leaderboard/acc4/knee_test1.h5",
+        "reconstructions_leaderboard/acc8/knee_test1.h5",
+    ]
+    # the same reconstructions scored on their own give the same SSIMs, without the timing
+    alone = evaluate(data_knee_root, out, layout="snu", num_worst=0, rules=run.rules, progress=False)
+    assert alone["total"]["ssim_bbox"] == metrics["total"]["ssim_bbox"]
+    assert "ms_per_slice" not in alone["total"]
+
+
+def test_a_volume_over_the_flag_is_counted(data_knee_root: Path, tmp_path: Path) -> None:
+    run = reconstruct(reconstruct_cfg(data_knee_root, tmp_path / "out", "challenge=2026"))
+    strict = dataclasses.replace(run.rules, volume_flag_s=0.0)
+    assert run.timings.slow_volumes(run.rules) == []
+    assert [v.name for v in run.timings.slow_volumes(strict, "acc8")] == ["knee_test1.h5"]
+    summary = {"acc4": {}, "acc8": {}, "total": {}}
+    add_timings(summary, run.timings, strict)
+    assert [row["slow_volumes"] for row in summary.values()] == [1, 1, 2]
+
+
+def test_nan_reconstruction_stops_naming_file_and_slice(
+    data_snu_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A diverged (NaN) model must not fill a submission with NaN: the first NaN slice stops the run."""
+    real_load_net = inference.load_net
+
+    def diverged_net(cfg: DictConfig, device: torch.device) -> torch.nn.Module:
+        net = real_load_net(cfg, device)
+        forward = net.forward
+        net.forward = lambda *args: forward(*args) * float("nan")
+        return net
+
+    monkeypatch.setattr("fastmri_pl.reconstruct.load_net", diverged_net)
+    out = tmp_path / "out"
+    with pytest.raises(DataError) as error:
+        reconstruct(reconstruct_cfg(data_snu_root, out))
+    first = sorted((data_snu_root / "leaderboard").glob("acc*/kspace/*.h5"))[0]
+    assert (
+        str(error.value)
+        == f"{first}: the model's reconstruction of slice 0 holds NaN or Inf (a diverged checkpoint?)"
+    )
+    assert list(out.rglob("*.h5")) == [] and leftovers(out) == []
