@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fastmri_pl.models.deterministic_ops import BilinearUpsample, SpatialMean, bilinear_resize
+
 ActFactory = Callable[[], nn.Module]
 
 
@@ -25,7 +27,7 @@ class ChannelAttention(nn.Module):
     def __init__(self, channels: int, reduction: int = 4, bias: bool = False) -> None:
         super().__init__()
         self.gate = nn.Sequential(
-            nn.AdaptiveAvgPool2d(1),
+            SpatialMean(),
             nn.Conv2d(channels, channels // reduction, 1, bias=bias),
             nn.ReLU(inplace=True),
             nn.Conv2d(channels // reduction, channels, 1, bias=bias),
@@ -86,7 +88,7 @@ class PromptBlock(nn.Module):
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         weights = F.softmax(self.mixing(features.mean(dim=(-2, -1))), dim=1)
         prompt = torch.einsum("bl,lchw->bchw", weights, self.components)
-        prompt = F.interpolate(prompt, size=features.shape[-2:], mode="bilinear", align_corners=False)
+        prompt = bilinear_resize(prompt, features.shape[-2:])
         return self.conv(prompt)
 
 
@@ -152,7 +154,7 @@ class DecoderLevel(nn.Module):
         )
         self.reduce = nn.Conv2d(fused, in_chans, kernel_size=1, bias=bias)
         self.up = nn.Sequential(
-            nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+            BilinearUpsample(scale_factor=2),
             nn.Conv2d(in_chans, out_chans, kernel_size=1, bias=False),
         )
         self.refine = CAB(out_chans, act_factory(), kernel_size, reduction, bias, use_ca)
