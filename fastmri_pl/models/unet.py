@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fastmri_pl.mri.complex import channels_to_complex, complex_to_channels
+from fastmri_pl.mri.padding import reflect_pad
 
 _LEAKY_SLOPE = 0.2
 _MIN_STD = 1e-30
@@ -42,7 +43,7 @@ def _match_size(x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
     pad_w = skip.shape[-1] - x.shape[-1]
     if pad_h == 0 and pad_w == 0:
         return x
-    return F.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
+    return reflect_pad(x, 0, pad_w, 0, pad_h)
 
 
 class Unet(nn.Module):
