@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
-from torchmetrics.functional.image import multiscale_structural_similarity_index_measure
 
+from fastmri_pl.mri.msssim import multiscale_ssim
 from fastmri_pl.mri.ssim import SSIMLoss
 
 MSSSIM_BETAS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
@@ -64,8 +64,9 @@ class L1Loss(nn.Module):
 class MSSSIML1Loss(nn.Module):
     """alpha (1 - MS-SSIM) + (1 - alpha) L1 (Zhao et al. 2017, alpha = 0.84), on images divided by max_value.
 
-    MS-SSIM is torchmetrics' (Gaussian window, ReLU-normalised scales) with data_range 1 after the division;
-    the number of scales and the window come from `msssim_geometry`, so small images work too.
+    MS-SSIM is torchmetrics' definition (Gaussian window, ReLU-normalised scales; `mri.msssim`, which pads
+    without ops that raise under deterministic algorithms on CUDA) with data_range 1 after the division; the
+    number of scales and the window come from `msssim_geometry`, so small images work too.
     """
 
     def __init__(self, alpha: float = 0.84) -> None:
@@ -78,9 +79,7 @@ class MSSSIML1Loss(nn.Module):
         with torch.autocast(device_type=target.device.type, enabled=False):
             pred_n, target_n = _normalized(pred, target, max_value)
             betas, kernel, sigma = msssim_geometry(*target_n.shape[-2:])
-            msssim = multiscale_structural_similarity_index_measure(
-                pred_n, target_n, kernel_size=kernel, sigma=sigma, data_range=1.0, betas=betas
-            )
+            msssim = multiscale_ssim(pred_n, target_n, betas, kernel, sigma).mean()
             l1 = torch.mean(torch.abs(pred_n - target_n))
             return self.alpha * (1.0 - msssim) + (1.0 - self.alpha) * l1
 
