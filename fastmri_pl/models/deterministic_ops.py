@@ -19,12 +19,16 @@ def linear_interpolation_matrix(
 
     Output sample o reads the input at s = (o + 0.5) * size_in / size_out - 0.5, clamped to [0, size_in - 1]
     (PyTorch clamps negative positions to 0 and repeats the last sample past the end); input sample i gets the
-    hat weight max(0, 1 - |s - i|), i.e. 1 - frac(s) on floor(s) and frac(s) on the next sample. Built in
-    float64 from `arange`, so it also runs under FakeTensorMode, then cast to `dtype`.
+    hat weight max(0, 1 - |s - i|), i.e. 1 - frac(s) on floor(s) and frac(s) on the next sample. s is rounded
+    as PyTorch's kernels round it: size_in / size_out in float32 (float64 for float64 inputs), then
+    scale * (o + 0.5) - 0.5 rounded once, as the fused multiply-add their compilers emit does (rounding
+    twice moves weights by the last bit of s: 2e-6 at s ~ 60). Built from `arange`: runs under FakeTensorMode.
     """
+    opmath = torch.float64 if dtype == torch.float64 else torch.float32
+    scale = (torch.full((), size_in, dtype=opmath, device=device) / size_out).double()
     out = torch.arange(size_out, dtype=torch.float64, device=device)
-    source = ((out + 0.5) * (size_in / size_out) - 0.5).clamp(0, size_in - 1)
-    taps = torch.arange(size_in, dtype=torch.float64, device=device)
+    source = ((out + 0.5) * scale - 0.5).to(opmath).clamp(0, size_in - 1)
+    taps = torch.arange(size_in, dtype=opmath, device=device)
     return (1 - (source[:, None] - taps).abs()).clamp_min(0).to(dtype)
 
 
