@@ -76,6 +76,29 @@ def test_msssim_l1_works_from_full_size_down_to_tiny_images(size: int) -> None:
     assert torch.isfinite(loss) and 0.0 < float(loss) < 1.0
 
 
+@pytest.mark.parametrize("size", [384, 100, 40, 16, 8, 5])
+def test_msssim_equals_torchmetrics_in_value_and_gradient(size: int) -> None:
+    """`mri.msssim` replaced torchmetrics' MS-SSIM (whose reflect padding has no deterministic CUDA backward):
+    the loss must mean what it meant."""
+    from torchmetrics.functional.image import multiscale_structural_similarity_index_measure
+
+    from fastmri_pl.mri.msssim import multiscale_ssim
+
+    generator = torch.Generator().manual_seed(size)
+    target = torch.rand(2, 1, size, size + 3, generator=generator)
+    pred = (target + 0.1 * torch.randn(target.shape, generator=generator)).requires_grad_()
+    betas, kernel, sigma = msssim_geometry(size, size + 3)
+    expected = multiscale_structural_similarity_index_measure(
+        pred, target, kernel_size=kernel, sigma=sigma, data_range=1.0, betas=betas
+    )
+    (expected_grad,) = torch.autograd.grad(expected, pred)
+    got = multiscale_ssim(pred, target, betas, kernel, sigma).mean()
+    (grad,) = torch.autograd.grad(got, pred)
+    assert float(got.detach()) == pytest.approx(float(expected.detach()), abs=1e-6)
+    # separable rows-then-columns filtering sums in another fp32 order than torchmetrics' 2-D kernel
+    torch.testing.assert_close(grad, expected_grad, rtol=0, atol=1e-4 * float(expected_grad.abs().max()))
+
+
 def test_unknown_name_lists_the_choices() -> None:
     with pytest.raises(ValueError, match="l1.*msssim_l1.*ssim"):
         build_loss("mse")
