@@ -19,7 +19,7 @@ from fastmri_pl.models.levers import MemoryLevers
 from fastmri_pl.runs.atomic import check_writable_folder
 from fastmri_pl.runs.folder import check_output_folder, resolve_ckpt_path, run_folder_lock
 from fastmri_pl.runs.summary import print_startup, print_summary
-from fastmri_pl.runtime.config_checks import check_config_types, check_hardware
+from fastmri_pl.runtime.config_checks import check_config_types, check_determinism, check_hardware
 from fastmri_pl.runtime.conv_speed import to_memory_format
 from fastmri_pl.runtime.gpu_check import check_cuda_build
 from fastmri_pl.sweep.ddp import finish_ddp_job
@@ -44,6 +44,7 @@ def train(cfg: DictConfig) -> float | None:
     print_startup(cfg)
     check_config_types(cfg, TOP_LEVEL_TYPES, NODE_TYPES)
     check_hardware(cfg)
+    check_determinism(cfg)
     check_cuda_build(cfg.hardware.accelerator)
     ckpt_path = resolve_ckpt_path(cfg.ckpt_path, cfg.paths.output_dir)
     check_output_folder(cfg.paths.output_dir, resuming=ckpt_path is not None)

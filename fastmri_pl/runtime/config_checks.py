@@ -56,6 +56,19 @@ def check_hardware(cfg: DictConfig) -> None:
         )
 
 
+def check_determinism(cfg: DictConfig) -> None:
+    """`trainer.deterministic=true` needs `trainer.benchmark=false`: with cuDNN's autotuner on, every run
+    times the convolution algorithms anew and may pick other (deterministic) ones, so the same seed would not
+    give the same weights (PyTorch's reproducibility notes). Lightning only warns; GPU profiles set it."""
+    trainer = cfg.get("trainer") or {}
+    if trainer.get("deterministic") is True and trainer.get("benchmark"):
+        raise DataError(
+            "trainer.benchmark",
+            "is true with trainer.deterministic=true: cuDNN would time its algorithms anew in every run and "
+            "may pick others, so a re-run would not reproduce the weights; add trainer.benchmark=false",
+        )
+
+
 def _target_nodes(node: Any, prefix: str) -> Iterator[tuple[str, dict[str, Any]]]:
     if isinstance(node, dict):
         if "_target_" in node:

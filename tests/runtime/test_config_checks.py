@@ -8,7 +8,7 @@ import torch
 from fastmri_pl import CONFIG_DIR
 from fastmri_pl import train as train_module
 from fastmri_pl.errors import DataError
-from fastmri_pl.runtime.config_checks import check_config_types
+from fastmri_pl.runtime.config_checks import check_config_types, check_determinism
 from fastmri_pl.train import NODE_TYPES, TOP_LEVEL_TYPES, train
 from fastmri_pl.training import factory
 
@@ -23,7 +23,21 @@ GROUP_OPTIONS = [
 @pytest.mark.slow
 @pytest.mark.parametrize("option", GROUP_OPTIONS)
 def test_every_shipped_config_passes_the_checks(compose_config, option: str) -> None:
-    check_config_types(compose_config([option]), TOP_LEVEL_TYPES, NODE_TYPES)
+    cfg = compose_config([option])
+    check_config_types(cfg, TOP_LEVEL_TYPES, NODE_TYPES)
+    check_determinism(cfg)
+
+
+def test_deterministic_training_refuses_cudnn_autotuning(compose_config) -> None:
+    """The 2026 recipe turns the GPU profile's autotuner off itself; `trainer.deterministic=true` on a GPU
+    profile alone is refused naming the key, and passes with the autotuner off."""
+    recipe = compose_config(["experiment=snu2026_promptmr"])
+    assert recipe.trainer.deterministic is True and recipe.trainer.benchmark is False
+    with pytest.raises(DataError, match="trainer.benchmark: is true with trainer.deterministic=true"):
+        check_determinism(compose_config(["hardware=gtx1080", "trainer.deterministic=true"]))
+    check_determinism(
+        compose_config(["hardware=gtx1080", "trainer.deterministic=true", "trainer.benchmark=false"])
+    )
 
 
 @pytest.mark.parametrize(
