@@ -1,24 +1,104 @@
 """Opening HDF5 files and checking what they hold, each failure a `DataError` naming file and problem."""
 
 import contextlib
-from collections.abc import Iterator
+import os
+import re
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import h5py
 import numpy as np
 
 from fastmri_pl.errors import DataError
 
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+# where HDF5 looks for its signature: offset 0, then after a user block of 512, 1024, 2048, ... bytes
+_SIGNATURE_OFFSETS = (0, *(512 * 2**n for n in range(12)))
+
 
 @contextlib.contextmanager
 def open_h5(path: Path) -> Iterator[h5py.File]:
-    """Open read-only; an unreadable, truncated or non-HDF5 file becomes a DataError."""
+    """Open read-only; a file that cannot be opened becomes a DataError saying why (`unreadable_reason`)."""
     try:
         f = h5py.File(path, "r")
     except OSError as error:
-        raise DataError(path, f"cannot be read as HDF5 (truncated or not an HDF5 file): {error}") from error
+        raise DataError(path, unreadable_reason(Path(path), error)) from None
     with f:
         yield f
+
+
+def unreadable_reason(path: Path, error: OSError) -> str:
+    """Why h5py could not open `path`, in the user's terms: missing (a dangling link names its target), a
+    folder, permission denied, empty, truncated, or not HDF5 at all. Asked only after a failed open, so the
+    readable file costs nothing."""
+    if path.is_symlink() and not path.exists():
+        return f"is a link to {os.readlink(path)}, which does not exist"
+    try:
+        with open(path, "rb") as file:
+            size = os.fstat(file.fileno()).st_size
+            head = file.read(len(HDF5_SIGNATURE))
+            signed = any(_signature_at(file, offset) for offset in _SIGNATURE_OFFSETS if offset < size)
+    except FileNotFoundError:
+        return "not found"
+    except IsADirectoryError:
+        return "is a folder, not an HDF5 file"
+    except PermissionError:
+        return "cannot be read: permission denied"
+    except OSError as os_error:
+        return f"cannot be read: {os_error.strerror or os_error}"
+    if size == 0:
+        return "is empty (0 bytes)"
+    if signed:
+        stored = re.search(r"stored_eof = (\d+)", str(error))
+        if stored:
+            return f"is truncated: {size} of its {int(stored.group(1))} bytes (copy or download it again)"
+        return f"is a damaged HDF5 file ({_h5_reason(error)})"
+    if HDF5_SIGNATURE.startswith(head):
+        return f"is truncated: {size} bytes, too short to be an HDF5 file"
+    return f"is not an HDF5 file (no HDF5 signature in its {size} bytes)"
+
+
+def _signature_at(file: BinaryIO, offset: int) -> bool:
+    file.seek(offset)
+    return file.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE
+
+
+def _h5_reason(error: OSError) -> str:
+    """h5py's text without its "Unable to synchronously open file" preamble."""
+    text = str(error)
+    inner = re.search(r"\((.*)\)\s*$", text, re.DOTALL)
+    return (inner.group(1) if inner else text).splitlines()[0]
+
+
+def slice_list(indices: Iterable[int]) -> str:
+    """`slice 3` or `slices 0-2, 5`: exactly the listed slices, runs of consecutive ones as ranges."""
+    ordered = sorted(set(int(i) for i in indices))
+    runs: list[list[int]] = []
+    for index in ordered:
+        if runs and index == runs[-1][-1] + 1:
+            runs[-1].append(index)
+        else:
+            runs.append([index])
+    text = ", ".join(str(run[0]) if len(run) == 1 else f"{run[0]}-{run[-1]}" for run in runs)
+    return f"slice {text}" if len(ordered) == 1 else f"slices {text}"
+
+
+def require_finite_slices(array: np.ndarray, path: Path, key: str, indices: Sequence[int]) -> None:
+    """Refuse NaN/Inf in (S, ...) `array` whose slice s is the file's slice `indices[s]`, naming exactly the
+    bad slices (one bad pixel would make every weight NaN after one step, or a volume's score NaN)."""
+    bad = {indices[position] for position in non_finite_slices(array)}
+    if bad:
+        verb = "contains" if len(bad) == 1 else "contain"
+        raise DataError(path, f"{key} {slice_list(bad)} {verb} NaN or Inf")
+
+
+def non_finite_slices(array: np.ndarray) -> list[int]:
+    """Indices along the first axis of the slices holding a NaN or Inf (one summing pass first: cheap)."""
+    if np.isfinite(array.sum()):
+        return []
+    finite = np.isfinite(array).reshape(array.shape[0], -1).all(axis=1)
+    return [int(i) for i in np.flatnonzero(~finite)]
 
 
 def require_dataset(

@@ -40,7 +40,9 @@ def index_volumes(
     else:
         volumes = _index_fastmri(folder, file_filter)
     if not volumes:
-        raise DataError(folder, f"no .h5 files to read ({layout} layout, filter {file_filter})")
+        kept = file_filter.describe()
+        keeping = f", keeping {kept}" if kept else ""
+        raise DataError(folder, f"no .h5 files to read ({layout} layout{keeping})")
     return volumes
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fastmri_pl.data.h5checks import open_h5
+from fastmri_pl.data.h5checks import open_h5, require_finite_slices
 from fastmri_pl.errors import DataError
 
 _ACCELERATION = re.compile(r"acc(\d+(?:\.\d+)?)")
@@ -55,6 +55,15 @@ class FileFilter:
             kept = [p for p in kept if nominal_acceleration(p) in wanted]
         return kept if self.max_files is None else kept[: self.max_files]
 
+    def describe(self) -> str:
+        """The filter in words for messages ("" when it keeps everything)."""
+        parts = [f"names matching {self.pattern!r}"] if self.pattern is not None else []
+        if self.accelerations is not None:
+            parts.append(f"accelerations {', '.join(f'{float(a):g}' for a in self.accelerations)}")
+        if self.max_files is not None:
+            parts.append(f"at most {self.max_files} files")
+        return "; ".join(parts)
+
 
 def nominal_acceleration(path: Path) -> float | None:
     """The acceleration a path names (`brain_acc4_1.h5`, `leaderboard/acc8/...`), else None."""
@@ -79,9 +88,7 @@ def read_kspace_slices(volume: Volume, slice_indices: Sequence[int]) -> np.ndarr
         dataset = f["kspace"]
         for position, index in enumerate(slice_indices):
             dataset.read_direct(out, np.s_[index], np.s_[position])
-    # One summing pass is cheap; a non-finite sum means NaN/Inf somewhere (checked exactly before refusing).
-    if not np.isfinite(out.sum()) and not np.isfinite(out).all():
-        raise DataError(volume.kspace_path, f"kspace slices {sorted(set(slice_indices))} contain NaN or Inf")
+    require_finite_slices(out, volume.kspace_path, "kspace", slice_indices)
     return out
 
 
@@ -96,6 +103,5 @@ def read_target(volume: Volume, slice_index: int) -> np.ndarray:
     NaN after one step)."""
     with open_h5(volume.target_path) as f:
         target = np.asarray(f[volume.target_key][slice_index], dtype=np.float32)
-    if not np.isfinite(target.sum()) and not np.isfinite(target).all():
-        raise DataError(volume.target_path, f"{volume.target_key} slice {slice_index} contains NaN or Inf")
+    require_finite_slices(target[None], volume.target_path, volume.target_key, [slice_index])
     return target

@@ -7,6 +7,7 @@ group named after the split. Reconstructions hold `reconstruction` with exactly 
 SNU image files may carry fastMRI+ lesion boxes in `attrs['annotations']` (scored by the 2026 rules).
 """
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import numpy as np
 import torch
 
 from fastmri_pl.challenge.annotations import ANNOTATIONS_ATTR, Box, parse_annotations
-from fastmri_pl.data.h5checks import require_attr
+from fastmri_pl.data.h5checks import open_h5, require_attr, require_finite_slices
 from fastmri_pl.errors import DataError
 
 LAYOUTS = ("snu", "fastmri")
@@ -81,9 +82,9 @@ def _dataset(file: h5py.File, key: str, path: Path) -> h5py.Dataset:
 def check_pair(pair: VolumePair, layout: str) -> None:
     """Fail before scoring when a reconstruction is missing, lacks its key or has a wrong shape / dtype."""
     _check_layout(layout)
-    if not pair.recon_path.is_file():
+    if not os.path.lexists(pair.recon_path):  # anything else there (a folder, a dangling link): open_h5 says
         raise DataError(pair.recon_path, f"missing reconstruction for target {pair.target_path}")
-    with h5py.File(pair.target_path, "r") as target_file, h5py.File(pair.recon_path, "r") as recon_file:
+    with open_h5(pair.target_path) as target_file, open_h5(pair.recon_path) as recon_file:
         target = _dataset(target_file, TARGET_KEYS[layout], pair.target_path)
         recon = _dataset(recon_file, RECON_KEY, pair.recon_path)
         if recon.shape != target.shape:
@@ -108,8 +109,9 @@ def read_volume(pair: VolumePair, layout: str, slices: slice = slice(None)) -> V
     """The selected slices of a checked pair (see `check_pair`); max_value is the whole volume's.
 
     Non-finite pixels in the reconstruction or target are refused naming file and slice."""
-    with h5py.File(pair.target_path, "r") as target_file, h5py.File(pair.recon_path, "r") as recon_file:
+    with open_h5(pair.target_path) as target_file, open_h5(pair.recon_path) as recon_file:
         target_data = target_file[TARGET_KEYS[layout]]
+        indices = range(*slices.indices(target_data.shape[0]))
         if layout == "snu":
             max_value = float(target_file.attrs["max"])
             target = target_data[slices]
@@ -119,9 +121,9 @@ def read_volume(pair: VolumePair, layout: str, slices: slice = slice(None)) -> V
         zero_filled = target_file[ZERO_FILLED_KEY][slices] if ZERO_FILLED_KEY in target_file else None
         recon = recon_file[RECON_KEY][slices]
         annotations = _annotations(target_file, pair.target_path)
-    first = slices.start or 0
-    _require_finite(recon, pair.recon_path, RECON_KEY, first)
-    _require_finite(target, pair.target_path, TARGET_KEYS[layout], first)
+    # a NaN or Inf pixel would make its volume's score NaN (reported as null)
+    require_finite_slices(recon, pair.recon_path, f"'{RECON_KEY}'", indices)
+    require_finite_slices(target, pair.target_path, f"'{TARGET_KEYS[layout]}'", indices)
     return Volume(
         recon=_as_tensor(recon),
         target=_as_tensor(target),
@@ -129,16 +131,6 @@ def read_volume(pair: VolumePair, layout: str, slices: slice = slice(None)) -> V
         zero_filled=None if zero_filled is None else _as_tensor(zero_filled),
         annotations=annotations,
     )
-
-
-def _require_finite(array: np.ndarray, path: Path, key: str, first_slice: int) -> None:
-    """A NaN or Inf pixel would make its volume's score NaN (reported as null): refused by file and slice."""
-    finite = np.isfinite(array).reshape(array.shape[0], -1).all(axis=1)
-    if not finite.all():
-        bad = np.flatnonzero(~finite)
-        raise DataError(
-            path, f"'{key}' slice {first_slice + int(bad[0])} holds NaN or Inf ({len(bad)} slices affected)"
-        )
 
 
 def _as_tensor(array: np.ndarray) -> torch.Tensor:

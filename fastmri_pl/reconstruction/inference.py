@@ -12,11 +12,11 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-import h5py
 import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from fastmri_pl.data.h5checks import open_h5
 from fastmri_pl.data.transforms import adjacent_slice_indices
 from fastmri_pl.data.volumes import Volume, read_kspace_slices, read_mask
 from fastmri_pl.errors import DataError
@@ -79,7 +79,7 @@ def crop_size(cfg: DictConfig, volume: Volume) -> tuple[int, int]:
     if cfg.get("crop") is not None:
         return int(cfg.crop[0]), int(cfg.crop[1])
     if volume.target_path is not None:
-        with h5py.File(volume.target_path, "r") as f:
+        with open_h5(volume.target_path) as f:
             height, width = f[volume.target_key].shape[-2:]
         return int(height), int(width)
     synthetic = OmegaConf.select(cfg, "data.synthetic.crop")

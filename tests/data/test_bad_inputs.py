@@ -9,9 +9,12 @@ import numpy as np
 import pytest
 
 from fastmri_pl.data.dataset import ReconDataset
+from fastmri_pl.data.h5checks import open_h5, slice_list
 from fastmri_pl.data.readers import index_volumes
-from fastmri_pl.data.volumes import FileFilter
+from fastmri_pl.data.synthetic import generate, synthetic_config
+from fastmri_pl.data.volumes import FileFilter, read_kspace_slices
 from fastmri_pl.errors import DataError
+from tests.helpers.permissions import as_unprivileged, reachable_folder
 
 
 @pytest.fixture
@@ -63,7 +66,7 @@ def flat_kspace(path: Path) -> None:
 @pytest.mark.parametrize(
     ("damage", "problem"),
     [
-        (truncate, "cannot be read as HDF5"),
+        (truncate, r"is truncated: \d+ of its \d+ bytes"),
         (drop_kspace, "missing dataset 'kspace'"),
         (float_kspace, "expected a complex dtype"),
         (short_mask, "mask length"),
@@ -136,8 +139,12 @@ def test_empty_and_missing_folders(tmp_path: Path, data_snu_root: Path) -> None:
     assert error.value.path == str(tmp_path)
     with pytest.raises(DataError, match="folder not found"):
         index_volumes("fastmri", tmp_path / "absent")
-    with pytest.raises(DataError, match="no .h5 files"):
-        index_volumes("snu", data_snu_root / "train", FileFilter(pattern="knee_*"))
+    with pytest.raises(DataError) as error:
+        index_volumes("snu", data_snu_root / "train", FileFilter(pattern="knee_*", max_files=2))
+    assert (
+        error.value.problem
+        == "no .h5 files to read (snu layout, keeping names matching 'knee_*'; at most 2 files)"
+    )
 
 
 def set_max(path: Path, value: float) -> None:
@@ -186,3 +193,84 @@ def test_nan_target_pixel_is_one_error_naming_file_and_slice(snu_train: Path) ->
     with pytest.raises(DataError) as error:
         dataset[2]
     assert str(error.value) == f"{path}: image_label slice 2 contains NaN or Inf"
+
+
+def _truncated(path: Path) -> str:
+    size = path.stat().st_size
+    truncate(path)
+    return f"is truncated: {size // 2} of its {size} bytes (copy or download it again)"
+
+
+def _empty(path: Path) -> str:
+    path.write_bytes(b"")
+    return "is empty (0 bytes)"
+
+
+def _text(path: Path) -> str:
+    path.write_text("not hdf5 at all\n")
+    return "is not an HDF5 file (no HDF5 signature in its 16 bytes)"
+
+
+def _first_bytes(path: Path) -> str:
+    path.write_bytes(path.read_bytes()[:5])
+    return "is truncated: 5 bytes, too short to be an HDF5 file"
+
+
+def _folder(path: Path) -> str:
+    path.unlink()
+    path.mkdir()
+    return "is a folder, not an HDF5 file"
+
+
+def _dangling_link(path: Path) -> str:
+    gone = path.with_name("moved_away.h5")
+    path.unlink()
+    path.symlink_to(gone)
+    return f"is a link to {gone}, which does not exist"
+
+
+@pytest.mark.parametrize("damage", [_truncated, _empty, _text, _first_bytes, _folder, _dangling_link])
+def test_an_unreadable_file_says_what_it_is(snu_train: Path, damage: Callable[[Path], str]) -> None:
+    """Indexing opens each file: the one line says missing, folder, truncated or not HDF5, not a guess."""
+    path = first(snu_train / "kspace")
+    expected = damage(path)
+    with pytest.raises(DataError) as error:
+        index_volumes("snu", snu_train)
+    assert (error.value.path, error.value.problem) == (str(path), expected)
+
+
+def test_a_file_without_read_permission_says_so(data_snu_root: Path) -> None:
+    """chmod 000 blocks no root: the open runs as `nobody` then (a real EACCES from the kernel)."""
+    with reachable_folder() as folder:
+        path = folder / "kspace.h5"
+        shutil.copy(first(data_snu_root / "train" / "kspace"), path)
+        path.chmod(0)
+        with as_unprivileged(), pytest.raises(DataError) as error, open_h5(path):
+            pass
+    assert (error.value.path, error.value.problem) == (str(path), "cannot be read: permission denied")
+
+
+def test_nan_in_one_kspace_slice_names_exactly_that_slice(tmp_path: Path) -> None:
+    """The reconstruction reads a whole volume at once: the error names slice 3, not the 8 slices read."""
+    config = synthetic_config(
+        layout="fastmri", num_train=1, num_val=1, slices=8, coils=(2,), height=32, widths=(20,), crop=(16, 16)
+    )
+    generate(tmp_path, config, progress=False)
+    path = first(tmp_path / "train")
+    with h5py.File(path, "r+") as f:
+        f["kspace"][3, 1, 4, 4] = np.nan
+    (volume,) = index_volumes("fastmri", tmp_path / "train")
+    with pytest.raises(DataError) as error:
+        read_kspace_slices(volume, range(8))
+    assert error.value.problem == "kspace slice 3 contains NaN or Inf"
+    with h5py.File(path, "r+") as f:
+        f["kspace"][5:7, 0, 0, 0] = np.inf
+    with pytest.raises(DataError) as error:
+        read_kspace_slices(volume, [2, 3, 4, 5, 6])
+    assert error.value.problem == "kspace slices 3, 5-6 contain NaN or Inf"
+    read_kspace_slices(volume, [0, 1, 2])  # the others stay usable
+
+
+def test_slice_list_names_runs_as_ranges() -> None:
+    assert slice_list([3]) == "slice 3"
+    assert slice_list([7, 0, 1, 2, 5, 5]) == "slices 0-2, 5, 7"

@@ -214,6 +214,14 @@ def break_first_recon(out: Path, how: str) -> Path:
     path = out / "acc4" / "brain_test1.h5"
     if how == "missing file":
         path.unlink()
+    elif how == "truncated":
+        path.write_bytes(path.read_bytes()[:-100])
+    elif how == "folder":
+        path.unlink()
+        path.mkdir()
+    elif how == "dangling link":
+        path.unlink()
+        path.symlink_to(out / "elsewhere.h5")
     elif how == "missing key":
         write_h5(path, {"recon": np.zeros((SLICES, SIZE, SIZE), np.float32)})
     elif how == "nan pixel":
@@ -234,7 +242,10 @@ def break_first_recon(out: Path, how: str) -> Path:
         ("missing key", "no 'reconstruction' dataset"),
         ("wrong slices", r"shape \(4, 64, 64\)"),
         ("wrong size", r"shape \(3, 64, 62\)"),
-        ("nan pixel", "'reconstruction' slice 1 holds NaN or Inf"),
+        ("nan pixel", "'reconstruction' slice 1 contains NaN or Inf"),
+        ("truncated", r"is truncated: \d+ of its \d+ bytes"),
+        ("folder", "is a folder, not an HDF5 file"),
+        ("dangling link", "is a link to .*elsewhere.h5, which does not exist"),
     ],
 )
 def test_bad_reconstruction_is_refused_naming_the_file(tmp_path: Path, how: str, message: str) -> None:
@@ -267,6 +278,22 @@ def test_target_without_a_usable_max_is_refused(tmp_path: Path, maximum: float |
     with pytest.raises(DataError, match=message) as error:
         evaluate(root, out, layout="snu")
     assert error.value.path == str(bad)
+    assert not (out / "metrics.json").exists()
+
+
+def test_truncated_target_is_one_line_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_main
+) -> None:
+    """A leaderboard image file cut short in a copy: one line naming it, exit 2, nothing written."""
+    root, out, _ = snu_folders(tmp_path, {"acc4": 0.1})
+    target = root / "leaderboard" / "acc4" / "image" / "brain_test2.h5"
+    size = target.stat().st_size
+    target.write_bytes(target.read_bytes()[:2000])
+    monkeypatch.chdir(tmp_path)
+    code, stderr = run_main(evaluate_cli, *cli_arguments(tmp_path, root, out, "logger=none"))
+    assert code == 2
+    expected = f"error: {target}: is truncated: 2000 of its {size} bytes (copy or download it again)"
+    assert stderr.strip().splitlines() == [expected]
     assert not (out / "metrics.json").exists()
 
 
@@ -351,4 +378,4 @@ def test_cli_prints_a_bad_file_as_one_line_and_exits_2(
     console = rich.get_console()  # the failed run left no progress display live for the next one to trip on
     assert console.set_live(Live(console=console))
     console.clear_live()
-    assert "slice 1 holds NaN" in lines[0] and not (out / "metrics.json").exists()
+    assert "slice 1 contains NaN" in lines[0] and not (out / "metrics.json").exists()
