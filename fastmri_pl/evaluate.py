@@ -2,11 +2,13 @@
 
 Checks every pair first (a missing file, key or wrong shape stops the run with exit code 2 before any work),
 then scores each volume by the layout's and the challenge year's rules, prints the table, writes
-OUT/metrics.json, OUT/metrics_per_volume.csv and the PNGs under OUT/figures/, and hands metrics and pictures
-to the configured loggers. `python -m fastmri_pl.reconstruct ... evaluate=true` calls `evaluate` with the
-run's timings, which adds the forward time per slice to the metrics.
+OUT/metrics.json and OUT/metrics_per_volume.csv (a folder that cannot take them: one `error:` line after the
+table, exit code 2), then the PNGs under OUT/figures/ (one that cannot be written: a warning line), and hands
+metrics and pictures to the configured loggers. `python -m fastmri_pl.reconstruct ... evaluate=true` calls
+`evaluate` with the run's timings, which adds the forward time per slice to the metrics.
 """
 
+import logging
 import math
 from collections.abc import Sequence
 from contextlib import closing
@@ -27,9 +29,11 @@ from fastmri_pl.evaluation.scoring import VolumeScore, aggregation, score_volume
 from fastmri_pl.evaluation.table import print_summary
 from fastmri_pl.mri.foreground import snu_foreground_mask
 from fastmri_pl.reconstruction.timing import RunTimings
+from fastmri_pl.runs.atomic import WriteError
 from fastmri_pl.training import factory
 
 FIGURES_DIR = "figures"
+log = logging.getLogger(__name__)
 
 
 def _gallery_rows(
@@ -56,13 +60,20 @@ def _gallery_rows(
 def draw_figures(
     figures_dir: Path, scores: list[VolumeScore], layout: str, num_worst: int, rules: ChallengeRules
 ) -> list[Path]:
-    """SSIM per slice, and per group a gallery of its `num_worst` worst slices (none when num_worst is 0)."""
-    paths = [save_ssim_per_slice(figures_dir / "ssim_per_slice.png", scores)]
-    if num_worst > 0:
-        for group in dict.fromkeys(score.pair.group for score in scores):
-            rows = _gallery_rows(scores, group, layout, num_worst, rules)
-            title = f"{group}: {len(rows)} worst slices"
-            paths.append(save_worst_gallery(figures_dir / f"worst_{group}.png", title, rows))
+    """SSIM per slice, and per group a gallery of its `num_worst` worst slices (none when num_worst is 0).
+
+    Pictures only illustrate the scores, which are printed and saved by now: a figure that cannot be written
+    (full disk, read-only folder) is one warning line and the rest are not tried; returns those written."""
+    paths: list[Path] = []
+    try:
+        paths.append(save_ssim_per_slice(figures_dir / "ssim_per_slice.png", scores))
+        if num_worst > 0:
+            for group in dict.fromkeys(score.pair.group for score in scores):
+                rows = _gallery_rows(scores, group, layout, num_worst, rules)
+                title = f"{group}: {len(rows)} worst slices"
+                paths.append(save_worst_gallery(figures_dir / f"worst_{group}.png", title, rows))
+    except WriteError as error:
+        log.warning(f"warning: figures not written: {error}; the scores above are complete")
     return paths
 
 
@@ -127,12 +138,12 @@ def evaluate(
     summary = summarize(scores, over, with_boxes=layout == "snu" and rules.score == "full_bbox")
     if timings is not None:
         add_timings(summary, timings, rules)
+    rule = f"SNU challenge={rules.year} leaderboard" if layout == "snu" else "SSIM (fastMRI)"
+    rule += f", mean over {over}"
+    print_summary(summary, title=f"{recon_dir} vs {Path(root) / split}: {rule}")  # shown whatever fails next
     write_metrics_json(recon_dir, summary, over)
     write_per_volume_csv(recon_dir, scores)
     figures = draw_figures(recon_dir / FIGURES_DIR, scores, layout, num_worst, rules)
-    rule = f"SNU challenge={rules.year} leaderboard" if layout == "snu" else "SSIM (fastMRI)"
-    rule += f", mean over {over}"
-    print_summary(summary, title=f"{recon_dir} vs {Path(root) / split}: {rule}")
     log_results(loggers, summary, figures)
     return summary
 

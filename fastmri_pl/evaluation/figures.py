@@ -1,9 +1,11 @@
 """PNG figures of an evaluation: a gallery of the worst slices and SSIM per slice per acceleration.
 
 Drawn on matplotlib `Figure` objects with the Agg canvas (no pyplot state, no display needed), small and at
-low dpi so that a full leaderboard evaluation spends well under a second per figure.
+low dpi so that a full leaderboard evaluation spends well under a second per figure. Each PNG is written
+atomically (`save_figure`).
 """
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import torch
 from matplotlib.figure import Figure
 
 from fastmri_pl.evaluation.scoring import VolumeScore
+from fastmri_pl.runs.atomic import write_atomically
 
 ERROR_SCALE = 0.1  # error maps show |recon - target| / max_value on a fixed 0 .. 0.1 scale
 PANEL_INCHES = 1.8
@@ -60,9 +63,7 @@ def save_worst_gallery(path: Path, title: str, rows: list[GalleryRow]) -> Path:
     if error_image is not None:
         figure.colorbar(error_image, ax=axes.ravel().tolist(), shrink=0.5, label="|error| / max")
     figure.suptitle(title, fontsize=8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
-    return path
+    return save_figure(figure, path)
 
 
 def save_ssim_per_slice(path: Path, scores: list[VolumeScore]) -> Path:
@@ -82,6 +83,13 @@ def save_ssim_per_slice(path: Path, scores: list[VolumeScore]) -> Path:
     ax.set_title("SSIM per slice", fontsize=9)
     ax.legend(fontsize=6)
     figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
+    return save_figure(figure, path)
+
+
+def save_figure(figure: Figure, path: Path) -> Path:
+    """The PNG drawn in memory, then written whole or not at all (`runs.atomic`): a full disk or a read-only
+    folder is a `WriteError`, never half a PNG under the final name or a matplotlib traceback."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    write_atomically(path, buffer.getbuffer())
     return path

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import sys
 from pathlib import Path
 
 import h5py
@@ -17,6 +18,7 @@ from fastmri_pl import CONFIG_DIR
 from fastmri_pl import evaluate as evaluate_cli
 from fastmri_pl.errors import DataError
 from fastmri_pl.evaluate import evaluate
+from tests.helpers.permissions import read_only
 
 SIZE, SLICES = 64, 3
 SQUARE = np.ones((3, 3), dtype=bool)
@@ -379,3 +381,62 @@ def test_cli_prints_a_bad_file_as_one_line_and_exits_2(
     assert console.set_live(Live(console=console))
     console.clear_live()
     assert "slice 1 contains NaN" in lines[0] and not (out / "metrics.json").exists()
+
+
+def test_full_disk_while_drawing_is_one_warning_after_the_scores(
+    tmp_path: Path, full_disk, capsys: pytest.CaptureFixture, caplog: pytest.LogCaptureFixture
+) -> None:
+    """metrics.json and the CSV land, the disk fills at the first PNG: the table is printed, the records
+    are whole, the figure is one warning line and no PNG (whole or half) is left under any name."""
+    root, out, _ = snu_folders(tmp_path, {"acc4": 0.05, "acc8": 0.1})
+    writes = full_disk(after=2)
+    summary = evaluate(root, out, layout="snu", num_worst=2, progress=False)
+    assert [Path(name).name.split(".")[1] for name in writes] == [
+        "metrics",
+        "metrics_per_volume",
+        "ssim_per_slice",
+    ]
+    assert json.loads((out / "metrics.json").read_text())["total"]["ssim"] == pytest.approx(
+        summary["total"]["ssim"]
+    )
+    assert "acc8" in capsys.readouterr().out
+    warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    figure = out / "figures" / "ssim_per_slice.png"
+    assert warnings == [
+        f"warning: figures not written: {figure}: cannot be written (No space left on device); files written "
+        "before are intact; the scores above are complete"
+    ]
+    assert list((out / "figures").iterdir()) == []
+
+
+def test_read_only_figures_folder_keeps_the_scores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    root, out, _ = snu_folders(tmp_path, {"acc4": 0.05})
+    (out / "figures").mkdir()
+    with read_only(out / "figures", monkeypatch):
+        evaluate(root, out, layout="snu", num_worst=1, progress=False)
+    assert (out / "metrics.json").is_file() and (out / "metrics_per_volume.csv").is_file()
+    assert list((out / "figures").iterdir()) == []
+    (warning,) = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert warning.startswith(f"warning: figures not written: {out / 'figures' / 'ssim_per_slice.png'}: ")
+
+
+def test_read_only_recon_folder_shows_the_scores_then_one_error_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """Scores computed and printed; metrics.json cannot be saved there: one `error:` line after the table,
+    exit 2, nothing left in the folder."""
+    root, out, _ = snu_folders(tmp_path, {"acc4": 0.05})
+    before = sorted(out.rglob("*"))
+    monkeypatch.chdir(tmp_path)
+    arguments = cli_arguments(tmp_path, root, out, "logger=none", "progress=false")
+    monkeypatch.setattr(sys, "argv", [evaluate_cli.__file__, *arguments])
+    with read_only(out, monkeypatch), pytest.raises(SystemExit) as exit_info:
+        evaluate_cli.main()
+    captured = capsys.readouterr()
+    assert exit_info.value.code == 2
+    assert "acc4" in captured.out and "total" in captured.out  # the table
+    (line,) = captured.err.strip().splitlines()
+    assert line.startswith(f"error: {out / 'metrics.json'}: cannot be written (")
+    assert sorted(out.rglob("*")) == before
