@@ -25,7 +25,14 @@ from fastmri_pl.errors import exit_on_data_error
 from fastmri_pl.evaluation.figures import GalleryRow, save_ssim_per_slice, save_worst_gallery
 from fastmri_pl.evaluation.pairs import check_pair, find_pairs, read_volume
 from fastmri_pl.evaluation.records import write_metrics_json, write_per_volume_csv
-from fastmri_pl.evaluation.scoring import VolumeScore, aggregation, score_volume, summarize, worst_slices
+from fastmri_pl.evaluation.scoring import (
+    VolumeScore,
+    aggregation,
+    score_volume,
+    scores_boxes,
+    summarize,
+    worst_slices,
+)
 from fastmri_pl.evaluation.table import print_summary
 from fastmri_pl.mri.foreground import snu_foreground_mask
 from fastmri_pl.reconstruction.timing import RunTimings
@@ -135,7 +142,7 @@ def evaluate(
     with closing(track(pairs, description="scoring volumes", transient=True, disable=not progress)) as scored:
         scores = [score_volume(pair, read_volume(pair, layout), layout, rules) for pair in scored]
     over = aggregation(layout)
-    summary = summarize(scores, over, with_boxes=layout == "snu" and rules.score == "full_bbox")
+    summary = summarize(scores, over, with_boxes=scores_boxes(layout, rules))
     if timings is not None:
         add_timings(summary, timings, rules)
     rule = f"SNU challenge={rules.year} leaderboard" if layout == "snu" else "SSIM (fastMRI)"

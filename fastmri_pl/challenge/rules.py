@@ -58,6 +58,11 @@ class ChallengeRules:
         return list(self.thresholds)
 
     @property
+    def scores_boxes(self) -> bool:
+        """2026 (`full_bbox`): the slice score is SSIM_full and every lesion box is scored too."""
+        return self.score == "full_bbox"
+
+    @property
     def leaderboard_slices(self) -> int:
         return self.volumes_per_acceleration * len(self.submission_folders) * self.slices_per_volume
 

@@ -19,15 +19,14 @@ from pathlib import Path
 import torch
 
 from fastmri_pl.challenge.rules import ChallengeRules
+from fastmri_pl.challenge.score import WIN_SIZE, leaderboard_slice_ssim
 from fastmri_pl.evaluation.pairs import Volume, VolumePair
-from fastmri_pl.mri.foreground import snu_foreground_mask
 from fastmri_pl.mri.metrics import nmse, psnr
-from fastmri_pl.mri.ssim import foreground_ssim, ssim
+from fastmri_pl.mri.ssim import ssim
 
 METRICS = ("ssim", "psnr", "nmse")
 AGGREGATIONS = {"snu": "slices", "fastmri": "volumes"}
 BOX_METRICS = ("ssim_full", "ssim_bbox")
-WIN_SIZE = 7
 
 
 @dataclass(frozen=True)
@@ -76,24 +75,25 @@ def box_ssim(volume: Volume, min_box: int) -> list[float]:
 
 
 def slice_ssim(volume: Volume, layout: str, rules: ChallengeRules, target_path: Path) -> torch.Tensor:
-    """(S,) SSIM of each slice by the layout's rule (SNU: the year's, the file's anatomy threshold)."""
+    """(S,) SSIM of each slice by the layout's rule (SNU: the year's, as validation scores it)."""
     recon, target = volume.recon, volume.target
     if layout != "snu":
         return ssim(recon, target, data_range=volume.max_value, reduction="none")
-    mask = snu_foreground_mask(target, rules.threshold(target_path))
-    if rules.score == "full_bbox":
-        return foreground_ssim(recon, target, mask, volume.max_value, win_size=WIN_SIZE)
-    return ssim(recon * mask, target * mask, data_range=volume.max_value, reduction="none")
+    return leaderboard_slice_ssim(recon, target, volume.max_value, rules, rules.threshold(target_path))
+
+
+def scores_boxes(layout: str, rules: ChallengeRules) -> bool:
+    """Lesion boxes are scored on the SNU layout under a year that scores them (2026)."""
+    return layout == "snu" and rules.scores_boxes
 
 
 def score_volume(pair: VolumePair, volume: Volume, layout: str, rules: ChallengeRules) -> VolumeScore:
-    boxes = layout == "snu" and rules.score == "full_bbox"
     return VolumeScore(
         pair=pair,
         slice_ssim=tuple(slice_ssim(volume, layout, rules, pair.target_path).tolist()),
         psnr=float(psnr(volume.target, volume.recon, volume.max_value)),
         nmse=float(nmse(volume.target, volume.recon)),
-        box_ssim=tuple(box_ssim(volume, rules.min_box)) if boxes else (),
+        box_ssim=tuple(box_ssim(volume, rules.min_box)) if scores_boxes(layout, rules) else (),
     )
 
 

@@ -9,10 +9,11 @@ from lightning.pytorch.trainer.states import TrainerFn
 from torch import nn
 
 from fastmri_pl.challenge.rules import load_rules
+from fastmri_pl.challenge.score import leaderboard_slice_ssim
 from fastmri_pl.models.zero_filled import ZeroFilled
 from fastmri_pl.mri.crop import center_crop
-from fastmri_pl.mri.foreground import SNU_THRESHOLD, snu_foreground_mask
-from fastmri_pl.mri.ssim import foreground_ssim, ssim
+from fastmri_pl.mri.foreground import SNU_THRESHOLD
+from fastmri_pl.mri.ssim import ssim
 from fastmri_pl.training.losses import build_loss
 from fastmri_pl.training.volume_metrics import SliceScores, VolumeMetrics
 
@@ -101,15 +102,9 @@ class ReconModule(L.LightningModule):
         thresholds = [
             SNU_THRESHOLD if self.rules is None else self.rules.threshold(f) for f in batch["fname"]
         ]
-        foreground = torch.stack(
-            [snu_foreground_mask(t, th) for t, th in zip(target, thresholds, strict=True)]
-        )
         for method, image in (("val", prediction), ("val_zf", zero_filled)):
             slice_ssim = ssim(image, target, max_value, reduction="none")
-            if self.rules is not None and self.rules.score == "full_bbox":
-                masked_ssim = foreground_ssim(image, target, foreground, max_value)
-            else:
-                masked_ssim = ssim(image * foreground, target * foreground, max_value, reduction="none")
+            masked_ssim = leaderboard_slice_ssim(image, target, max_value, self.rules, thresholds)
             for i, fname in enumerate(batch["fname"]):
                 scores = SliceScores.of(
                     image[i],

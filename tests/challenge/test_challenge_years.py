@@ -1,5 +1,6 @@
 """`challenge=2023|2024|2025|2026`: a small leaderboard per year scored by `evaluate`, compared with an
-independent implementation of that year's formula (scipy morphology, scikit-image SSIM)."""
+independent implementation of that year's formula (scipy morphology, scikit-image SSIM), and validation's
+`val/ssim_masked` slice by slice against `evaluate` on the same images."""
 
 import json
 import math
@@ -17,6 +18,11 @@ from fastmri_pl import CONFIG_DIR
 from fastmri_pl.challenge.rules import DEFAULT_YEAR, load_rules
 from fastmri_pl.errors import DataError
 from fastmri_pl.evaluate import evaluate
+from fastmri_pl.evaluation.pairs import find_pairs, read_volume
+from fastmri_pl.evaluation.scoring import slice_ssim
+from fastmri_pl.models.zero_filled import ZeroFilled
+from fastmri_pl.mri.fft import fft2c
+from fastmri_pl.training.module import ReconModule
 from fastmri_pl.training.volume_metrics import SliceScores, VolumeMetrics
 
 SIZE, SLICES = 96, 3
@@ -200,6 +206,48 @@ def test_validation_score_leaves_out_slices_the_2026_rule_skips() -> None:
         scores = SliceScores.of(image, image, acceleration=4.0, max_value=1.0, ssim=0.9, masked_ssim=value)
         metrics.update("val", fname, index, scores)
     assert metrics.compute()["val/ssim_masked"] == pytest.approx(0.65)
+
+
+def single_coil_batch(image: np.ndarray, target: np.ndarray, maximum: float, name: str) -> dict:
+    """A validation batch of one volume's slices whose zero-filled reconstruction is `image` (one coil,
+    every k-space line sampled)."""
+    slices, height, width = target.shape
+    return {
+        "masked_kspace": fft2c(torch.from_numpy(image)[:, None].to(torch.complex64)),
+        "mask": torch.ones(slices, 1, 1, width),
+        "num_low_frequencies": torch.full((slices,), width),
+        "target": torch.from_numpy(target),
+        "max_value": torch.full((slices,), maximum),
+        "fname": [name] * slices,
+        "slice_num": torch.arange(slices),
+        "acceleration": torch.full((slices,), 4.0),
+    }
+
+
+@pytest.mark.parametrize(
+    ("year", "names"),
+    [
+        (2023, ("brain_test1.h5",)),
+        (2024, ("brain_test1.h5",)),
+        (2025, ("brain_test1.h5", "knee_test1.h5")),
+        (2026, ("knee_test1.h5", "knee_test2.h5")),
+    ],
+)
+def test_validation_scores_each_slice_as_evaluate_does(tmp_path: Path, year: int, names) -> None:
+    """The same images, scored by validation (`val/ssim_masked` of each slice) and by `evaluate`: the same
+    value (2023-2025 masked SSIM, 2026 SSIM_full with its skipped slice), so the checkpoint training keeps
+    is the one the leaderboard rule ranks first."""
+    root, out = leaderboard(tmp_path, ("acc4",), names)
+    module = ReconModule(ZeroFilled(), challenge=year)
+    for name, target, maximum, recon, _ in list(pairs(root, out, "acc4")):  # files closed before rewriting
+        outputs = module.validation_step(single_coil_batch(recon, target, maximum, name), 0)
+        write(out / "acc4" / name, {"reconstruction": outputs["prediction"].numpy()})  # the images validated
+    rules = load_rules(year)
+    for pair in find_pairs(root, out, "snu", "leaderboard"):
+        evaluated = slice_ssim(read_volume(pair, "snu"), "snu", rules, pair.target_path)
+        validated = [module.val_metrics.slices["val", pair.name, k].masked_ssim for k in range(SLICES)]
+        np.testing.assert_array_equal(validated, evaluated.numpy())
+        assert np.isnan(validated).any() == (year == 2026 and pair.name == "knee_test2.h5")
 
 
 @pytest.mark.parametrize("config", ["evaluate", "reconstruct"])
