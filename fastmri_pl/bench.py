@@ -15,7 +15,6 @@ import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import hydra
 import torch
@@ -29,11 +28,13 @@ from fastmri_pl.memory.auto import resolve_levers
 from fastmri_pl.memory.batch import BatchShape
 from fastmri_pl.memory.estimate import estimate_full, with_levers
 from fastmri_pl.memory.report import GIB
-from fastmri_pl.memory.trace import autocast_for, first_optimizer
+from fastmri_pl.memory.trace import first_optimizer
 from fastmri_pl.models.levers import MemoryLevers
 from fastmri_pl.runs.atomic import write_atomically
 from fastmri_pl.runtime.conv_speed import set_cudnn_benchmark, to_memory_format
 from fastmri_pl.runtime.gpu_check import check_cuda_build
+from fastmri_pl.runtime.precision import autocast, cpu_precision, traced_autocast, uses_grad_scaler
+from fastmri_pl.runtime.sync import synchronize
 from fastmri_pl.training import factory
 
 NO_LEVERS = MemoryLevers()
@@ -67,11 +68,6 @@ class StepTiming:
     max_reserved: int | None = None
 
 
-def cpu_precision(precision: str) -> str:
-    """What CPU can run of a profile's precision: fp16 autocast becomes bf16 (same element size)."""
-    return "bf16-mixed" if precision == "16-mixed" else precision
-
-
 def time_steps(
     cfg: DictConfig, shape: BatchShape, device: torch.device, steps: int, warmup: int
 ) -> StepTiming:
@@ -80,23 +76,23 @@ def time_steps(
     module = to_memory_format(factory.build_module(cfg).to(device).train(), cfg.hardware)
     optimizer = first_optimizer(module.configure_optimizers())
     batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in shape().items()}
-    autocast = _autocast(str(cfg.hardware.precision), device)
-    scaler = torch.amp.GradScaler(
-        device.type, enabled=cfg.hardware.precision == "16-mixed" and device.type == "cuda"
-    )
+    precision = str(cfg.hardware.precision)
+    # CPU steps stand in for a GPU's, with the 16-bit casts the memory trace uses
+    casts = traced_autocast(precision) if device.type == "cpu" else autocast(precision, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=uses_grad_scaler(precision, device))
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     elapsed = 0.0
     for index in range(warmup + steps):
-        _sync(device)
+        synchronize(device)
         started = time.perf_counter()
-        with autocast:
+        with casts:
             loss = module.compute_loss(batch)
         optimizer.zero_grad()
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
-        _sync(device)
+        synchronize(device)
         if index >= warmup:
             elapsed += time.perf_counter() - started
     if device.type != "cuda":
@@ -113,7 +109,7 @@ def step_flops(cfg: DictConfig, shape: BatchShape) -> int:
         module = factory.build_module(cfg).train()
         batch = shape()
         with counter:
-            with autocast_for(str(cfg.hardware.precision)):
+            with traced_autocast(str(cfg.hardware.precision)):
                 loss = module.compute_loss(batch)
             loss.backward()
     return counter.get_total_flops()
@@ -243,19 +239,6 @@ def _levers_text(levers: MemoryLevers) -> str:
     return f"{levers.checkpoint}{count}/s{levers.sens_chunk}/c{levers.coil_chunk}" + (
         "/off" if levers.offload else ""
     )
-
-
-def _autocast(precision: str, device: torch.device) -> Any:
-    if device.type == "cpu":
-        return autocast_for(precision)
-    if precision == "32-true":
-        return torch.autocast("cuda", enabled=False)
-    return torch.autocast("cuda", dtype=torch.float16 if precision == "16-mixed" else torch.bfloat16)
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="bench")

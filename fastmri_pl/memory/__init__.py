@@ -2,11 +2,10 @@
 
 from fastmri_pl.memory.batch import BatchShape
 from fastmri_pl.memory.report import MemoryReport, format_bytes
-from fastmri_pl.memory.trace import PRECISIONS, trace_inference, trace_training_step
+from fastmri_pl.memory.trace import trace_inference, trace_training_step
 from fastmri_pl.memory.tracker import LiveStorageTracker, PeakSnapshot, TensorRecord
 
 __all__ = [
-    "PRECISIONS",
     "BatchShape",
     "LiveStorageTracker",
     "MemoryReport",

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastmri_pl.memory.opcost import OpCosts
-
-HALF_DTYPE = {"16-mixed": "fp16", "bf16-mixed": "bf16", "32-true": "fp32"}
+from fastmri_pl.runtime.precision import is_mixed, peak_key
 
 
 @dataclass(frozen=True)
@@ -57,7 +56,7 @@ class DeviceSpeed:
         fp32 = float(self.tflops["fp32"] or 0)
         if compute_class != "half":
             return fp32 * 1e12
-        half = self.tflops.get(HALF_DTYPE[precision]) or 0.0
+        half = self.tflops.get(peak_key(precision)) or 0.0
         return max(float(half), fp32) * 1e12
 
 
@@ -122,11 +121,7 @@ def project(
     steps_per_epoch = dataset_slices / batch_size
     assumption = (
         f"roofline at {low:.0%}-{high:.0%} of {speed.tflops['fp32']} TFLOPS fp32"
-        + (
-            f" / {speed.peak_flops('half', precision) / 1e12:g} TFLOPS 16-bit"
-            if precision != "32-true"
-            else ""
-        )
+        + (f" / {speed.peak_flops('half', precision) / 1e12:g} TFLOPS 16-bit" if is_mixed(precision) else "")
         + f" and {speed.memory_gbps:g} GB/s, host link {speed.host_gbps:g} GB/s, "
         f">= {speed.op_overhead_us:g} us per op; {dataset_slices} slices per epoch, "
         f"{leaderboard_slices} leaderboard slices"

@@ -23,8 +23,7 @@ from fastmri_pl.memory.offload import host_offload_accounting
 from fastmri_pl.memory.opcost import OpCostCounter, scaled_costs
 from fastmri_pl.memory.report import MemoryReport
 from fastmri_pl.memory.tracker import LiveStorageTracker
-
-PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
+from fastmri_pl.runtime.precision import traced_autocast
 
 Batch = dict[str, Any]
 
@@ -37,23 +36,6 @@ class TrainableModule(Protocol):
     def parameters(self) -> Iterator[nn.Parameter]: ...
 
     def configure_optimizers(self) -> Any: ...
-
-
-def autocast_for(precision: str) -> contextlib.AbstractContextManager:
-    """CPU autocast standing in for the CUDA autocast of a Lightning precision.
-
-    Both mixed precisions use bf16 on CPU: fp16 has the same element size, and CPU autocast does not offer
-    fp16 everywhere. CPU and CUDA autocast cast nearly the same op lists (convolutions and matmuls to 16 bit).
-    The GradScaler of "16-mixed" is not emulated: it scales a scalar loss and unscales gradients in place.
-    The cast cache is off, as Lightning's `MixedPrecision.autocast_context_manager` has it: each use of a
-    weight casts it anew and the 16-bit copy dies with the op's saved tensors, instead of living until the
-    forward ends.
-    """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    if precision == "32-true":
-        return contextlib.nullcontext()
-    return torch.autocast("cpu", dtype=torch.bfloat16, cache_enabled=False)
 
 
 def first_optimizer(configured: Any) -> torch.optim.Optimizer:
@@ -107,7 +89,7 @@ def trace_training_step(
     """
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
-    autocast = autocast_for(precision)
+    autocast = traced_autocast(precision)
     started = time.perf_counter()
     with _tracing(fake, top_k) as (tracker, counter):
         with tracker.phase("setup"), counter.paused():
@@ -147,7 +129,7 @@ def trace_inference(
     forward: Callable[[Any, Batch], Any] = call_with_batch,
 ) -> MemoryReport:
     """One forward pass in eval mode under `torch.no_grad()`; phases "setup" and "forward"."""
-    autocast = autocast_for(precision)
+    autocast = traced_autocast(precision)
     started = time.perf_counter()
     with _tracing(fake, top_k) as (tracker, counter):
         with tracker.phase("setup"), counter.paused():

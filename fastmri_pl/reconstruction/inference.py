@@ -6,7 +6,6 @@ volume, not once per window. The volume's k-space is read once; the leaderboard 
 and its own `mask` tells the network which lines were sampled.
 """
 
-import contextlib
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -24,11 +23,12 @@ from fastmri_pl.mri.coil_compression import compress_coils
 from fastmri_pl.mri.crop import center_crop
 from fastmri_pl.mri.masks import num_low_frequencies
 from fastmri_pl.mri.readout import crop_readout
+from fastmri_pl.runtime.precision import autocast
+from fastmri_pl.runtime.sync import synchronize
 from fastmri_pl.training import factory
 from fastmri_pl.weights import load_net_weights
 
 CHALLENGE_CROP = (384, 384)
-AUTOCAST_DTYPES = {"16-mixed": torch.float16, "bf16-mixed": torch.bfloat16}
 T = TypeVar("T")
 
 
@@ -36,14 +36,6 @@ def inference_device(cfg: DictConfig) -> torch.device:
     """CUDA when the profile asks for a GPU and one is present, else the CPU."""
     wants_gpu = str(cfg.hardware.accelerator) in ("gpu", "cuda", "auto")
     return torch.device("cuda" if wants_gpu and torch.cuda.is_available() else "cpu")
-
-
-def autocast_context(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
-    """Autocast for a mixed precision on CUDA (FFTs stay fp32 inside `mri.fft`); plain fp32 otherwise."""
-    dtype = AUTOCAST_DTYPES.get(str(precision))
-    if dtype is None or device.type != "cuda":
-        return contextlib.nullcontext()
-    return torch.autocast(device_type="cuda", dtype=dtype)
 
 
 def load_net(cfg: DictConfig, device: torch.device) -> nn.Module:
@@ -109,11 +101,6 @@ class SliceCache:
         return [self.items[index] for index in indices]
 
 
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 @torch.inference_mode()
 def reconstruct_volume(
     net: nn.Module,
@@ -161,13 +148,13 @@ def reconstruct_volume(
             masked = compress_coils(masked, coil_matrix.to(device))
         if not with_maps:
             return masked, None
-        with autocast_context(precision, device):
+        with autocast(precision, device):
             return masked, net.slice_sensitivity_maps(masked.unsqueeze(0), acs)[0]
 
     def one_slice(cache: SliceCache, index: int) -> torch.Tensor:
         window = cache.window(adjacent_slice_indices(index, volume.num_slices, num_adj))
         stacked = torch.cat([k for k, _ in window]).unsqueeze(0)
-        with autocast_context(precision, device):
+        with autocast(precision, device):
             if with_maps:
                 maps = torch.cat([m for _, m in window]).unsqueeze(0)
                 image = net.forward_with_maps(stacked, mask_batch, maps)
@@ -181,8 +168,8 @@ def reconstruct_volume(
     del warmup
     cache = SliceCache(prepare)
     for index in range(volume.num_slices):
-        _synchronize(device)
+        synchronize(device)
         start = time.perf_counter()
         image = one_slice(cache, index)
-        _synchronize(device)
+        synchronize(device)
         yield image, time.perf_counter() - start

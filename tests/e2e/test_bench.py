@@ -6,11 +6,12 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from fastmri_pl.bench import achieved_tflops, cpu_precision, run, step_flops
+from fastmri_pl.bench import achieved_tflops, run, step_flops
 from fastmri_pl.memory.batch import BatchShape
 from fastmri_pl.memory.cli import CONFIG_DIR
 from fastmri_pl.memory.estimate import with_levers
 from fastmri_pl.models.levers import MemoryLevers
+from fastmri_pl.runtime.precision import cpu_precision
 
 pytestmark = pytest.mark.slow  # end-to-end runs of the commands
 

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from fastmri_pl.memory import LiveStorageTracker, trace_training_step
-from fastmri_pl.memory.trace import autocast_for
+from fastmri_pl.runtime.precision import traced_autocast
 from tests.memory.test_tracker import SMALL, StandInModule, stand_in
 
 
@@ -61,7 +61,7 @@ def test_the_traced_autocast_keeps_no_cast_weight():
     with LiveStorageTracker() as tracker:
         linear = nn.Linear(256, 256)
         features = torch.randn(4, 256)
-        with autocast_for("bf16-mixed"):
+        with traced_autocast("bf16-mixed"):
             assert not torch.is_autocast_cache_enabled()
             before = tracker.live_bytes
             output = linear(features)
