@@ -21,9 +21,10 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from fastmri_pl import CONFIG_DIR
-from fastmri_pl.memory.trace import autocast_for, first_optimizer, prefer_foreach
+from fastmri_pl.memory.trace import first_optimizer, prefer_foreach
 from fastmri_pl.models.deterministic_ops import BilinearUpsample, SpatialMean, bilinear_resize
 from fastmri_pl.mri.padding import reflect_pad
+from fastmri_pl.runtime.precision import traced_autocast
 from fastmri_pl.training.factory import build_module
 from fastmri_pl.training.losses import LOSSES, build_loss
 
@@ -391,7 +392,7 @@ def assert_steps_deterministic_on_cuda(cfg: DictConfig) -> None:
     torch.manual_seed(0)
     module = build_module(cfg)
     batch = tiny_batch(module.num_adj_slices)
-    autocast = autocast_for(cfg.trainer.precision)
+    autocast = traced_autocast(cfg.trainer.precision)
     if module.has_trainable_parameters:
         optimizer = first_optimizer(module.configure_optimizers())
         prefer_foreach(optimizer)  # what CUDA picks
