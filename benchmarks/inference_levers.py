@@ -1,7 +1,9 @@
 """Inference with and without the exact levers: readout crop and sensitivity maps once per slice.
 
     .venv/bin/python benchmarks/inference_levers.py [--model promptmr] [--skip-flops] [--skip-time]
-        [--coils 4 --height 256 --width 128 --crop 128 --slices 4 --repeats 2 --threads 1]
+        [--coils 4 --height 256 --width 128 --crop 128 --slices 4 --repeats 2 --threads 1] [--markdown]
+
+`--markdown` prints each result as the rows of docs/time.md's tables instead of text.
 
 FLOPs: full-size PromptMR (or --model) at the SNU shape (16 coils, 768 x 396 k-space, 384-row target,
 5 adjacent slices), counted by `torch.utils.flop_counter.FlopCounterMode` on fake tensors (nothing is
@@ -101,6 +103,7 @@ def seconds_per_slice(net: nn.Module, volume: Volume, crop: int, levers: bool) -
 
 
 def time_levers(net: nn.Module, args: argparse.Namespace) -> None:
+    """Prints the interleaved timings as text, or (`--markdown`) as one row of docs/time.md's time table."""
     with tempfile.TemporaryDirectory() as folder:
         volume = synthetic_volume(Path(folder), args.coils, args.height, args.width, args.crop, args.slices)
         times: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
@@ -109,6 +112,9 @@ def time_levers(net: nn.Module, args: argparse.Namespace) -> None:
         for _ in range(args.repeats):
             for levers in (False, True):
                 times[levers].append(seconds_per_slice(net, volume, args.crop, levers))
+    if args.markdown:
+        print_time_row(times, args)
+        return
     print(
         f"reconstruct, {args.model}, 1 volume x {args.slices} slices, {args.coils} coils x {args.height} x "
         f"{args.width}, crop {args.crop}, {net.num_adj_slices} adjacent slices, fp32, "
@@ -125,6 +131,38 @@ def time_levers(net: nn.Module, args: argparse.Namespace) -> None:
         )
 
 
+def print_time_row(times: dict[bool, list[tuple[float, float]]], args: argparse.Namespace) -> None:
+    """| shape | CPU s/slice without | with both levers | ratio (CPU) | ratio (wall) |, medians."""
+    wall = [statistics.median(t[0] for t in times[levers]) for levers in (False, True)]
+    cpu = [statistics.median(t[1] for t in times[levers]) for levers in (False, True)]
+    print(
+        "| shape (coils × k-space, crop, slices) | CPU s/slice without | with both levers | ratio (CPU) "
+        "| ratio (wall) |"
+    )
+    print("|---|---|---|---|---|")
+    print(
+        f"| {args.coils} × {args.height} × {args.width}, crop {args.crop}, {args.slices} slices "
+        f"| {cpu[0]:.2f} | {cpu[1]:.2f} | {cpu[0] / cpu[1]:.2f}× | {wall[0] / wall[1]:.2f}× |"
+    )
+
+
+def print_flops(counts: dict[str, int], model: str, adj_slices: int, markdown: bool) -> None:
+    baseline = counts["no levers"]
+    if markdown:
+        print("| lever set | TFLOP per slice | vs none |")
+        print("|---|---|---|")
+        for label, flops in counts.items():
+            print(f"| {label} | {flops / TERA:.2f} | {baseline / flops:.2f}× fewer |")
+        return
+    print(
+        f"FLOPs per leaderboard slice, {model}, {SNU_SHAPE['coils']} coils x "
+        f"{SNU_SHAPE['height']} x {SNU_SHAPE['width']} (crop {SNU_SHAPE['crop']} rows), "
+        f"{adj_slices} adjacent slices (FlopCounterMode, fake tensors, FFTs not counted):"
+    )
+    for label, flops in counts.items():
+        print(f"  {label:<45} {flops / TERA:6.2f} TFLOP  ({baseline / flops:.2f}x fewer)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="promptmr", help="a conf/model/ name with PromptMR")
@@ -137,21 +175,14 @@ def main() -> None:
     parser.add_argument("--slices", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: CPU time robust to load)")
+    parser.add_argument("--markdown", action="store_true", help="the rows of docs/time.md's tables")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     net = build_model(args.model)
     if not hasattr(net, "slice_sensitivity_maps"):
         raise SystemExit(f"error: --model {args.model} has no per-slice sensitivity maps (PromptMR only)")
     if not args.skip_flops:
-        counts = flops_per_slice(net, **SNU_SHAPE)
-        print(
-            f"FLOPs per leaderboard slice, {args.model}, {SNU_SHAPE['coils']} coils x "
-            f"{SNU_SHAPE['height']} x {SNU_SHAPE['width']} (crop {SNU_SHAPE['crop']} rows), "
-            f"{net.num_adj_slices} adjacent slices (FlopCounterMode, fake tensors, FFTs not counted):"
-        )
-        baseline = counts["no levers"]
-        for label, flops in counts.items():
-            print(f"  {label:<45} {flops / TERA:6.2f} TFLOP  ({baseline / flops:.2f}x fewer)")
+        print_flops(flops_per_slice(net, **SNU_SHAPE), args.model, int(net.num_adj_slices), args.markdown)
     if not args.skip_time:
         time_levers(net, args)
 

@@ -1,8 +1,8 @@
-"""Print the README's weight-import table: our PromptMR vs a re-creation of the reference, same k-space.
+"""Print docs/weights.md's weight-import table: our PromptMR vs a re-creation of the reference, same k-space.
 
     .venv/bin/python benchmarks/weights_import.py
 
-The re-creation (`tests/reference_layouts.py`) has the reference's module names and stacked complex
+The re-creation (`tests/helpers/reference_layouts.py`) has the reference's module names and stacked complex
 channels. Its weights are loaded into ours twice: key by key under the mapped names (no channel permutation)
 and through the importer's key map (`fastmri_pl.weights`); each row gives the relative L2 of our output to the
 reference's.
@@ -13,12 +13,11 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from reference_layouts import RefPromptMR, kspace_batch, perturbed, relative_error  # noqa: E402
-
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout: its tests/ is a package
 from fastmri_pl.models.promptmr import PromptMR  # noqa: E402
 from fastmri_pl.weights.keymap import apply_key_map  # noqa: E402
 from fastmri_pl.weights.promptmr_map import promptmr_key_map  # noqa: E402
+from tests.helpers.reference_layouts import RefPromptMR, kspace_batch, perturbed, relative_error  # noqa: E402
 
 PAPER = {
     "n_feat0": 48,
