@@ -1,4 +1,4 @@
-"""Print the README's ACS table: how often a drawn mask's contiguous centre run outgrows its nominal block.
+"""Print docs/data.md's ACS table: how often a drawn mask's contiguous centre run outgrows its nominal block.
 
     .venv/bin/python benchmarks/acs_lines.py [width] [draws]
 

@@ -1,6 +1,6 @@
 """Check the time estimate on a device at hand: this CPU's measured step time vs its roofline projection.
 
-    .venv/bin/python benchmarks/roofline_check.py [cascades=2] [steps=2] [threads=1]
+    .venv/bin/python benchmarks/roofline_check.py [cascades=2] [steps=2] [threads=1] [markdown=true]
 
 1. Measures this CPU's peaks the way the card profiles quote theirs: the fp32 rate of a large matmul, the
    bandwidth of a large copy (read + write), and the time of one tiny eager op (best of repeats), with
@@ -12,6 +12,7 @@
 3. Prints projected / measured: the fraction of the roofline this CPU reaches, the efficiency `hardware=cpu`
    should carry (and its own figures' projection beside).
 The machine's load average is printed before and after: on a shared machine every measurement is slower.
+`markdown=true` prints the shapes' rows as docs/time.md's table (without the `hardware=cpu` column).
 """
 
 import os
@@ -89,17 +90,32 @@ def main(argv: list[str]) -> None:
         )
     profile = DeviceSpeed.from_config(cfg.hardware)
     cfg = with_levers(cfg, MemoryLevers())
+    markdown = options.get("markdown", "false") == "true"
     print(f"PromptMR, full width, {cascades} cascades, fp32, no levers; one training step")
-    print(
-        f"{'shape (coils x slices x H x W)':<32}{'GFLOP':>8}{'GB':>7}{'ops':>8}{'projected s':>13}"
-        f"{'measured s':>12}{'projected/measured':>20}{'with hardware=cpu':>19}"
-    )
+    if markdown:
+        print(
+            "| shape (coils × slices × H × W) | GFLOP | GB moved | ops | projected s | measured s "
+            "| projected / measured |"
+        )
+        print("|---|---|---|---|---|---|---|")
+    else:
+        print(
+            f"{'shape (coils x slices x H x W)':<32}{'GFLOP':>8}{'GB':>7}{'ops':>8}{'projected s':>13}"
+            f"{'measured s':>12}{'projected/measured':>20}{'with hardware=cpu':>19}"
+        )
     for shape in SHAPES:
         costs = estimate_full(cfg, shape, MemoryLevers(), steps=1).train_costs
         projected = roofline_seconds(costs, speed, "32-true", 1.0)
         with_profile = [roofline_seconds(costs, profile, "32-true", e) for e in reversed(profile.efficiency)]
         measured = measured_step(cfg, shape, steps)
         label = f"{shape.coils} x {shape.adj_slices} x {shape.height} x {shape.width}"
+        if markdown:
+            print(
+                f"| {label.replace(' x ', ' × ')} | {costs.flops / 1e9:.1f} | {costs.bytes / 1e9:.2f} "
+                f"| {costs.calls:,.0f} | {projected:.2f} | {measured:.2f} | {projected / measured:.2f} |",
+                flush=True,
+            )
+            continue
         print(
             f"{label:<32}{costs.flops / 1e9:>8.1f}{costs.bytes / 1e9:>7.2f}{costs.calls:>8.0f}"
             f"{projected:>13.2f}{measured:>12.2f}{projected / measured:>20.2f}"

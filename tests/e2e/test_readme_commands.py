@@ -42,9 +42,10 @@ NOT_RUN_HERE = {
     r"benchmarks/roofline_check\.py": "a benchmark: real training steps of full-width PromptMR, minutes",
     r"benchmarks/time_ab\.py": "a benchmark: interleaved training steps of full-width PromptMR, minutes",
     r"benchmarks/weights_import\.py": "a benchmark: runs the full-size PromptMR and its re-creation",
+    r"benchmarks/time_table\.py": "renders the JSON of the full-size traces before it (minutes each)",
     r"memory\.plan=true": "plans by tracing every lever candidate of the full PromptMR: minutes on this CPU",
-    r"fastmri_pl\.memory model=promptmr ": "traces the full PromptMR at the SNU shape: minutes of CPU "
-    "(tests/memory/test_cli.py runs the same keys on small shapes)",
+    r"fastmri_pl\.memory ": "fake-tensor traces, 20 s of CPU (a small model) to minutes (full size): "
+    "tests/memory/test_cli.py runs the same keys on small shapes",
     r"fastmri_pl\.bench ": "tests/e2e/test_bench.py runs the bench with a smaller shape",
     r"-sc install=": "changes the shell's completion (tests/e2e/test_wheel.py asks the completion query)",
 }
@@ -69,6 +70,7 @@ FAILS_ON_PURPOSE = {
 # pages none of whose commands runs here -> why
 PAGES_NOT_RUN = {
     "docs/development.md": "make targets (tests/e2e/test_makefile.py, CI)",
+    "docs/memory.md": "traces of the estimator (tests/memory/ check them on small shapes)",
     "docs/time.md": "full-size traces and benchmarks, minutes each (tests/memory/ check the method)",
     "docs/weights.md": "the user's published checkpoints (tests/weights/test_weights.py imports copies)",
 }
