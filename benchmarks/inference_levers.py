@@ -35,7 +35,7 @@ from fastmri_pl import CONFIG_DIR
 from fastmri_pl.data.readers import index_volumes
 from fastmri_pl.data.synthetic import generate, synthetic_config
 from fastmri_pl.data.volumes import Volume
-from fastmri_pl.reconstruction.inference import reconstruct_volume
+from fastmri_pl.reconstruction.inference import InferenceSettings, reconstruct_volume
 
 SNU_SHAPE = {"coils": 16, "height": 768, "width": 396, "crop": 384}
 TERA = 1e12
@@ -93,9 +93,8 @@ def synthetic_volume(root: Path, coils: int, height: int, width: int, crop: int,
 def seconds_per_slice(net: nn.Module, volume: Volume, crop: int, levers: bool) -> tuple[float, float]:
     """(wall, process CPU) seconds per slice of one `reconstruct_volume` pass."""
     wall, cpu = time.perf_counter(), time.process_time()
-    images = reconstruct_volume(
-        net, volume, (crop, crop), torch.device("cpu"), "32-true", 0, readout_crop=levers, maps_once=levers
-    )
+    settings = InferenceSettings((crop, crop), torch.device("cpu"), readout_crop=levers, maps_once=levers)
+    images = reconstruct_volume(net, volume, settings)
     for _ in images:
         pass
     slices = volume.num_slices

@@ -22,7 +22,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 from fastmri_pl import CONFIG_DIR
 from fastmri_pl.challenge.rules import ChallengeRules, load_rules
-from fastmri_pl.data.coil_compression import VolumeCompression
 from fastmri_pl.data.readers import index_volumes
 from fastmri_pl.data.synthetic import ensure_synthetic, synthetic_config
 from fastmri_pl.data.volumes import Volume
@@ -35,7 +34,13 @@ from fastmri_pl.reconstruction.folders import (
     check_output_dir,
     submission_folders,
 )
-from fastmri_pl.reconstruction.inference import crop_size, inference_device, load_net, reconstruct_volume
+from fastmri_pl.reconstruction.inference import (
+    crop_size,
+    inference_device,
+    inference_settings,
+    load_net,
+    reconstruct_volume,
+)
 from fastmri_pl.reconstruction.timing import RunTimings, VolumeTiming, print_timings
 from fastmri_pl.reconstruction.writer import copy_atomically, write_reconstruction
 from fastmri_pl.runtime.conv_speed import set_cudnn_benchmark, to_memory_format
@@ -80,7 +85,6 @@ def reconstruct(cfg: DictConfig, console: Console | None = None) -> Reconstructi
     set_cudnn_benchmark(cfg.hardware)
     net = to_memory_format(load_net(resolve_levers(cfg), device), cfg.hardware)
     readout_crop = bool(cfg.data.get("readout_crop", False))
-    compression = VolumeCompression(cfg.data.virtual_coils) if cfg.data.get("virtual_coils") else None
     console.print(
         f"model {type(net).__name__} on {device}, precision {cfg.hardware.precision}, "
         f"readout crop {'on' if readout_crop else 'off'}"
@@ -98,17 +102,8 @@ def reconstruct(cfg: DictConfig, console: Console | None = None) -> Reconstructi
                 path = output_dir / group / volume.fname
                 path.parent.mkdir(parents=True, exist_ok=True)
                 volume_start = time.perf_counter()
-                slices = reconstruct_volume(
-                    net,
-                    volume,
-                    crop,
-                    device,
-                    cfg.hardware.precision,
-                    rules.warmup_slices,
-                    readout_crop,
-                    bool(cfg.sens_maps_once),
-                    compression.matrix(volume) if compression else None,
-                )
+                settings = inference_settings(cfg, crop, device)
+                slices = reconstruct_volume(net, volume, settings, rules.warmup_slices)
                 forward: list[float] = []
                 shape = (volume.num_slices, *crop)
                 write_reconstruction(path, _advancing(slices, volume, progress, task, forward), shape)

@@ -9,7 +9,11 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from fastmri_pl import CONFIG_DIR
-from fastmri_pl.data.coil_compression import VolumeCompression, calibration_columns
+from fastmri_pl.data.coil_compression import (
+    VolumeCompression,
+    calibration_columns,
+    volume_compression_matrix,
+)
 from fastmri_pl.data.dataset import ReconDataset
 from fastmri_pl.data.readers import index_volumes
 from fastmri_pl.mri.coil_compression import coil_covariance, compress_coils, compression_matrix
@@ -58,11 +62,14 @@ def test_dataset_compresses_volumes_with_more_coils_and_leaves_the_others(data_s
         sample = dataset[index]
         assert sample["masked_kspace"].shape[0] == 3 * min(volume.num_coils, 2)
     big = next(v for v in volumes if v.num_coils == 3)
-    columns = calibration_columns(big)
     with h5py.File(big.kspace_path, "r") as f:
-        mask = f["mask"][()]
+        mask, kspace = f["mask"][()], torch.from_numpy(f["kspace"][()])
+    columns = calibration_columns(torch.from_numpy(mask), big.width)
     assert np.all(mask[columns] == 1) and columns.stop - columns.start >= 1
     assert dataset.compression.matrix(big) is dataset.compression.matrix(big)  # once per volume
+    # inference computes it from the volume in memory: the same matrix
+    in_memory = volume_compression_matrix(kspace, torch.from_numpy(mask), 2)
+    assert torch.equal(in_memory, dataset.compression.matrix(big))
     assert VolumeCompression(2).matrix(next(v for v in volumes if v.num_coils == 2)) is None
 
 
