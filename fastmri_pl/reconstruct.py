@@ -33,6 +33,7 @@ from fastmri_pl.reconstruction.folders import (
     acceleration_folders,
     check_output_dir,
     submission_folders,
+    submission_warnings,
 )
 from fastmri_pl.reconstruction.inference import (
     crop_size,
@@ -80,6 +81,10 @@ def reconstruct(cfg: DictConfig, console: Console | None = None) -> Reconstructi
     rules: ChallengeRules = load_rules(cfg.challenge)
     volumes = _index(cfg)
     submission = submission_folders(rules if cfg.submission else None, list(volumes))
+    if submission:
+        names = {group: [v.fname for v in volumes[group]] for group in submission}
+        for warning in submission_warnings(rules, names):
+            console.print(f"warning: {warning}", soft_wrap=True)
     output_dir = check_output_dir(cfg.output_dir, cfg.overwrite)
     device = inference_device(cfg)
     set_cudnn_benchmark(cfg.hardware)

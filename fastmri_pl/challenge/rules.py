@@ -35,6 +35,9 @@ class ChallengeRules:
     year: int
     thresholds: dict[str, float]  # file-name prefix (anatomy) -> foreground threshold
     submission_folders: dict[str, str]  # leaderboard acceleration folder -> submission folder
+    # 2024: the organisers' rule instead of the mapping: of exactly two acceleration folders, the one named
+    # here is `public`, the other `private` (the mapping above is what the documented data gives)
+    public_accelerations: tuple[str, ...] | None = None
     score: str = "masked_ssim"
     clock: str = "run"
     time_limit_s: float | None = None

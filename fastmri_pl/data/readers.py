@@ -52,7 +52,7 @@ def _index_snu(folder: Path, file_filter: FileFilter, require_image: bool = True
     if not require_image:
         images = {p.name: p for p in h5_files(image_dir)} if image_dir.is_dir() else {}
         selected = file_filter.apply(list(kspace_files.values()))
-        return [_snu_volume(path, images.get(path.name)) for path in selected]
+        return [snu_volume(path, images.get(path.name)) for path in selected]
     image_files = {p.name: p for p in h5_files(image_dir)}
     image_only = sorted(set(image_files) - set(kspace_files))
     if image_only:
@@ -61,10 +61,11 @@ def _index_snu(folder: Path, file_filter: FileFilter, require_image: bool = True
     if kspace_only:
         raise DataError(kspace_files[kspace_only[0]], f"k-space file without its image twin in {image_dir}")
     selected = file_filter.apply(list(kspace_files.values()))
-    return [_snu_volume(path, image_files[path.name]) for path in selected]
+    return [snu_volume(path, image_files[path.name]) for path in selected]
 
 
-def _snu_volume(kspace_path: Path, image_path: Path | None) -> Volume:
+def snu_volume(kspace_path: Path, image_path: Path | None) -> Volume:
+    """One validated SNU volume: its k-space file (kspace, mask) and, unless None, its image twin."""
     with open_h5(kspace_path) as f:
         slices, coils, height, width = _kspace_shape(f, kspace_path)
         mask = require_mask(f, kspace_path, width)

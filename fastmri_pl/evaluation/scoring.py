@@ -104,6 +104,12 @@ def aggregation(layout: str) -> str:
     return AGGREGATIONS[layout]
 
 
+def _or_zero(value: float) -> float:
+    """The organisers' 2026 `recon_eval`: an acceleration with no scored slice (box) scores 0.0, and that 0.0
+    is averaged into the total like any other value."""
+    return 0.0 if math.isnan(value) else value
+
+
 def _mean_ssim(members: list[VolumeScore], over: str) -> float:
     if over == "volumes":
         return _mean([score.ssim for score in members])
@@ -115,7 +121,7 @@ def summarize(
 ) -> dict[str, dict[str, float | int]]:
     """{group: {ssim, psnr, nmse, slices[, ssim_full, ssim_bbox, boxes]}, ..., "total": {...}} in group order,
     SSIM averaged `over` "slices" or "volumes" (see `aggregation`); with_boxes adds the 2026 scores
-    (ssim_full is the same value as ssim)."""
+    (ssim_full is the same value as ssim; a group with nothing scored gets 0.0, as the organisers' code)."""
     groups: dict[str, list[VolumeScore]] = {}
     for score in scores:
         groups.setdefault(score.pair.group, []).append(score)
@@ -129,7 +135,8 @@ def summarize(
         }
         if with_boxes:
             boxes = [value for score in members for value in score.box_ssim]
-            row.update(ssim_full=row["ssim"], ssim_bbox=_mean(boxes), boxes=len(boxes))
+            row["ssim"] = _or_zero(row["ssim"])
+            row.update(ssim_full=row["ssim"], ssim_bbox=_or_zero(_mean(boxes)), boxes=len(boxes))
         summary[group] = row
     per_group = list(summary.values())
     metrics = METRICS + (BOX_METRICS if with_boxes else ())

@@ -45,20 +45,22 @@ def load_net(cfg: DictConfig, device: torch.device) -> nn.Module:
     net = factory.build_net(cfg)
     if any(p.requires_grad for p in net.parameters()):
         if cfg.ckpt_path is None:
-            raise DataError("ckpt_path", "this model has weights: pass ckpt_path=<Lightning .ckpt file>")
+            raise DataError(
+                "ckpt_path", "this model has weights: pass ckpt_path=<.ckpt or best_model.pt file>"
+            )
         checkpoint = load_net_weights(net, Path(cfg.ckpt_path))
-        _check_data_settings(checkpoint, Path(cfg.ckpt_path), cfg.data)
+        check_data_settings(checkpoint, Path(cfg.ckpt_path), cfg.data)
     return net.to(device).eval()
 
 
 DATA_SETTINGS = {"readout_crop": False, "virtual_coils": None}
 
 
-def _check_data_settings(checkpoint: dict, ckpt_path: Path, data: DictConfig) -> None:
+def check_data_settings(checkpoint: dict, ckpt_path: Path, data: DictConfig) -> None:
     """A network sees the k-space it was trained on: refuse a `data.readout_crop` (field of view) or
     `data.virtual_coils` that differs from the training run's (checkpoints from before a setting existed were
-    trained with its default, off)."""
-    trained = checkpoint.get("datamodule_hyper_parameters") or {}
+    trained with its default, off; a submission's model file keeps them in its config)."""
+    trained = checkpoint.get("datamodule_hyper_parameters") or checkpoint.get("config", {}).get("data") or {}
     for key, default in DATA_SETTINGS.items():
         was, asked = trained.get(key, default), data.get(key, default)
         if was != asked:
@@ -186,7 +188,7 @@ class VolumeInference:
     def _prepare(self, index: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """A slice's (C, h or H, W) k-space on the device and, with_maps, its sensitivity maps."""
         settings = self.settings
-        kspace = self.kspace[index].to(settings.device)
+        kspace = self.kspace[index].to(settings.device, non_blocking=True)
         if settings.readout_crop:
             kspace = crop_readout(kspace, settings.crop[0])
         if self.coil_matrix is not None:

@@ -3,7 +3,8 @@
 `ReconModule` holds the network as `net`, so a Lightning checkpoint's `state_dict` keys are `net.<key>`; an
 imported checkpoint has the same layout (and nothing else a resume would need), so `reconstruct ckpt_path=`,
 `train ckpt_path=` (checked before any work) and `train init_from=` read both alike, refusing files that are
-not one or belong to another model with one line, not a traceback or 25 KB of state-dict keys.
+not one or belong to another model with one line, not a traceback or 25 KB of state-dict keys. A challenge
+submission's model file (`best_model.pt`, its weights without the prefix under `model`) reads alike.
 """
 
 from pathlib import Path
@@ -16,6 +17,9 @@ from fastmri_pl.errors import DataError
 from fastmri_pl.runs.checkpoint_io import save_atomically
 
 NET_PREFIX = "net."
+# a challenge submission's `best_model.pt` (`fastmri_pl.submission.model_file`): the network's plain
+# state_dict under `model`, as the organisers' baseline keeps it, and the config it was built from
+MODEL_FILE_FORMAT = "fastmri_pl.submission/1"
 
 
 def load_net_weights(net: nn.Module, ckpt_path: Path) -> dict:
@@ -28,10 +32,13 @@ def load_net_weights(net: nn.Module, ckpt_path: Path) -> dict:
     except Exception as error:  # unpickling errors come in many types; all mean the same to the user
         problem = f"cannot be read as a Lightning checkpoint (truncated, or not one): {_line(error, '')}"
         raise DataError(ckpt_path, problem) from error
-    state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else None
-    if not isinstance(state, dict):
-        raise DataError(ckpt_path, "holds no state_dict")
-    weights = {k[len(NET_PREFIX) :]: v for k, v in state.items() if k.startswith(NET_PREFIX)}
+    if isinstance(checkpoint, dict) and checkpoint.get("format") == MODEL_FILE_FORMAT:
+        weights = checkpoint["model"]
+    else:
+        state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else None
+        if not isinstance(state, dict):
+            raise DataError(ckpt_path, "holds no state_dict")
+        weights = {k[len(NET_PREFIX) :]: v for k, v in state.items() if k.startswith(NET_PREFIX)}
     try:
         result = net.load_state_dict(weights, strict=False)
     except RuntimeError as error:  # same names, other shapes: another size of the same model

@@ -18,8 +18,8 @@ from fastmri_pl import CONFIG_DIR
 from fastmri_pl.challenge.rules import DEFAULT_YEAR, load_rules
 from fastmri_pl.errors import DataError
 from fastmri_pl.evaluate import evaluate
-from fastmri_pl.evaluation.pairs import find_pairs, read_volume
-from fastmri_pl.evaluation.scoring import slice_ssim
+from fastmri_pl.evaluation.pairs import VolumePair, find_pairs, read_volume
+from fastmri_pl.evaluation.scoring import VolumeScore, slice_ssim, summarize
 from fastmri_pl.models.zero_filled import ZeroFilled
 from fastmri_pl.mri.fft import fft2c
 from fastmri_pl.training.module import ReconModule
@@ -254,3 +254,19 @@ def test_validation_scores_each_slice_as_evaluate_does(tmp_path: Path, year: int
 def test_default_year_is_the_commands_default(config: str) -> None:
     """`evaluate()` called without rules follows the year the command line defaults to."""
     assert OmegaConf.load(Path(CONFIG_DIR) / f"{config}.yaml").challenge == DEFAULT_YEAR
+
+
+def test_2026_acceleration_with_nothing_scored_counts_as_zero() -> None:
+    """The organisers' recon_eval gives an acceleration with no scorable box (or slice) 0.0 and averages that
+    into the total; a NaN here would make the total NaN instead of the organisers' halved value."""
+
+    def score(group: str, slice_ssim: tuple[float, ...], boxes: tuple[float, ...]) -> VolumeScore:
+        pair = VolumePair(group, "knee_test1.h5", Path("t.h5"), Path("r.h5"))
+        return VolumeScore(pair, slice_ssim, psnr=30.0, nmse=0.01, box_ssim=boxes)
+
+    scores = [score("acc4", (0.8, 0.6), (0.9,)), score("acc8", (math.nan,), ())]
+    summary = summarize(scores, "slices", with_boxes=True)
+    assert summary["acc8"]["ssim_bbox"] == 0.0 and summary["acc8"]["boxes"] == 0
+    assert summary["acc8"]["ssim_full"] == summary["acc8"]["ssim"] == 0.0
+    assert summary["total"]["ssim_bbox"] == pytest.approx(0.45)
+    assert summary["total"]["ssim_full"] == pytest.approx(0.35)

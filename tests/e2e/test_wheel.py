@@ -1,12 +1,12 @@
 """A wheel installed into a fresh venv (not editable) composes its packaged configs, trains from any folder.
 
-Offline and fast: the wheel is built without build isolation, the venv has no pip of its own (this pip
-installs into it) and finds the dependencies through a .pth pointing at this interpreter's site-packages.
+Offline and fast: the wheel is built without build isolation (`submission.wheel.build_wheel`, what a challenge
+submission ships), the venv has no pip of its own (this pip installs into it) and finds the dependencies
+through a .pth pointing at this interpreter's site-packages.
 """
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import sysconfig
@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
+
+from fastmri_pl.submission.wheel import build_wheel
 
 pytestmark = pytest.mark.slow  # end-to-end runs of the commands
 
@@ -25,6 +27,7 @@ SCRIPTS = [
     "fastmri-memory",
     "fastmri-bench",
     "fastmri-weights",
+    "fastmri-submit",
 ]
 
 
@@ -38,19 +41,8 @@ def run(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> sub
 def wheel_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv with the project installed from its wheel; returns the venv folder."""
     work = tmp_path_factory.mktemp("wheel")
-    source = work / "source"  # a copy: building in place would leave build/ and *.egg-info in the checkout
-    source.mkdir()
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(ROOT / name, source / name)
-    # conf: the package fastmri_pl.conf; hydra_plugins: our failure-tolerant Optuna sweeper
-    for package in ("fastmri_pl", "conf", "hydra_plugins"):
-        shutil.copytree(ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__"))
+    wheel = build_wheel(work / "dist", ROOT)  # what `submit` ships: the same build
     pip = [sys.executable, "-m", "pip"]
-    run(
-        [*pip, "wheel", "-q", "--no-deps", "--no-build-isolation", "--no-index", "-w", "dist", "./source"],
-        work,
-    )
-    (wheel,) = (work / "dist").glob("fastmri_pl-*.whl")
     venv = work / "venv"
     run([sys.executable, "-m", "venv", "--without-pip", str(venv)], work)
     python = venv / "bin" / "python"

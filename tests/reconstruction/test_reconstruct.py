@@ -17,11 +17,13 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from fastmri_pl import CONFIG_DIR
+from fastmri_pl.challenge.rules import load_rules
 from fastmri_pl.data.readers import index_volumes
 from fastmri_pl.errors import DataError
 from fastmri_pl.evaluate import add_timings, evaluate
 from fastmri_pl.reconstruct import reconstruct, reconstruct_and_score
 from fastmri_pl.reconstruction import inference
+from fastmri_pl.reconstruction.folders import SUBMISSION_DIR, submission_warnings
 from fastmri_pl.runs import atomic
 from fastmri_pl.runs.atomic import WriteError
 
@@ -96,10 +98,28 @@ def test_submission_2024_maps_acc5_to_public_and_acc9_to_private(snu_copy: Path,
     assert public.read_bytes() == (out / "acc5/brain_test1.h5").read_bytes()
 
 
-def test_submission_year_needs_its_acceleration_folders(data_snu_root: Path, tmp_path: Path) -> None:
-    message = r"submission=true with challenge=2024 needs folders \['acc5', 'acc9'\]"
+def test_submission_year_needs_its_acceleration_folders(snu_copy: Path, tmp_path: Path) -> None:
+    leaderboard = snu_copy / "leaderboard"
+    (leaderboard / "acc4").rename(leaderboard / "acc6")
+    message = r"submission=true with challenge=2023 needs folders \['acc4', 'acc8'\]"
     with pytest.raises(DataError, match=message):
-        reconstruct(reconstruct_cfg(data_snu_root, tmp_path / "out", "challenge=2024", "submission=true"))
+        reconstruct(reconstruct_cfg(snu_copy, tmp_path / "out", "challenge=2023", "submission=true"))
+    message = r"challenge=2024 needs two acceleration folders, one of \['acc4', 'acc5', 'acc8'\] \(public\)"
+    (leaderboard / "acc8").rename(leaderboard / "acc9")
+    with pytest.raises(DataError, match=message):
+        reconstruct(reconstruct_cfg(snu_copy, tmp_path / "out", "challenge=2024", "submission=true"))
+
+
+def test_submission_2024_takes_public_as_its_leaderboard_eval_does(snu_copy: Path, tmp_path: Path) -> None:
+    """Their 2024 script: of exactly two folders, the one named acc4, acc5 or acc8 is public, the other
+    private (here acc4 and acc9)."""
+    (snu_copy / "leaderboard/acc8").rename(snu_copy / "leaderboard/acc9")
+    out = tmp_path / "out"
+    run = reconstruct(reconstruct_cfg(snu_copy, out, "challenge=2024", "submission=true"))
+    public, private = out / SUBMISSION_DIR / "public", out / SUBMISSION_DIR / "private"
+    assert sorted(run.submission_files) == [private / "brain_test1.h5", public / "brain_test1.h5"]
+    assert (public / "brain_test1.h5").read_bytes() == (out / "acc4/brain_test1.h5").read_bytes()
+    assert (private / "brain_test1.h5").read_bytes() == (out / "acc9/brain_test1.h5").read_bytes()
 
 
 def test_non_empty_output_folder_is_refused_unless_overwrite(data_snu_root: Path, tmp_path: Path) -> None:
@@ -301,3 +321,23 @@ def test_nan_reconstruction_stops_naming_file_and_slice(
         == f"{first}: the model's reconstruction of slice 0 holds NaN or Inf (a diverged checkpoint?)"
     )
     assert list(out.rglob("*.h5")) == [] and leftovers(out) == []
+
+
+def test_submission_warns_where_the_years_leaderboard_eval_would_fail() -> None:
+    """2023-2025: their script opens exactly 58 files per folder by constructed names (brain_test{n}.h5)."""
+    full = [f"brain_test{n}.h5" for n in range(1, 59)]
+    assert submission_warnings(load_rules(2023), {"acc4": full, "acc8": full}) == []
+    (warning,) = submission_warnings(
+        load_rules(2024), {"public": full, "private": full[:-1] + ["brain_test_58.h5"]}
+    )
+    assert warning.startswith(
+        "private: 58 files (e.g. brain_test_58.h5); challenge=2024's leaderboard_eval.py"
+    )
+    (warning,) = submission_warnings(
+        load_rules(2025), {"acc4": full[:29] + [f"knee_test{n}.h5" for n in range(1, 30)], "acc8": full[:3]}
+    )
+    assert warning == (
+        "acc8: 3 files; challenge=2025's leaderboard_eval.py opens exactly 58 named "
+        "brain_test<n>.h5 / knee_test<n>.h5"
+    )
+    assert submission_warnings(load_rules(2026), {"acc4": full[:1]}) == []
