@@ -51,6 +51,19 @@ class CardMemory:
         """The bytes a step may need: the smaller of the card and `budget`."""
         return budget if self.total is None else min(budget, self.total)
 
+    def allocator_cap(self, budget: int) -> int:
+        """Bytes the caching allocator may reserve on a bigger card to behave like this one with `budget`:
+        the card's limit less the context and the workspace modelled beside the tensors (on the real card
+        both come out of the same memory). Counting the workspace here as well as in the allocator's reserved
+        memory (cuDNN and cuFFT take it from there) keeps the emulated card on the strict side."""
+        cap = self.limit(budget) - self.context - self.workspace
+        if cap <= 0:
+            raise ValueError(
+                f"hardware.memory_gb leaves nothing for tensors: {self.limit(budget) / GIB:.2f} GiB less "
+                f"context {self.context / GIB:.2f} and workspace {self.workspace / GIB:.2f} GiB"
+            )
+        return cap
+
     def as_json(self, estimate: Estimate) -> dict[str, float | None]:
         """The fields `python -m fastmri_pl.memory` reports (GiB): a training step's, and what inference
         (`reconstruct`, no optimizer, no autograd) needs on the same card."""
