@@ -1,13 +1,28 @@
 """The one message a CUDA out-of-memory error ends training with: peak, budget, and what to try instead."""
 
+import torch
 from omegaconf import DictConfig
 
 from fastmri_pl.memory.planner import RELATIVE_RECOMPUTE, candidate_levers
 from fastmri_pl.memory.report import format_bytes
 from fastmri_pl.models.levers import MemoryLevers
 
+# what cuDNN and cuFFT raise (as a plain RuntimeError) when their workspace cannot be allocated
+LIBRARY_ALLOCATION_FAILURES = (
+    "CUDNN_STATUS_ALLOC_FAILED",
+    "CUFFT_ALLOC_FAILED",
+    "CUBLAS_STATUS_ALLOC_FAILED",
+)
 # profiles from the smallest card up; a profile with more memory is the last thing to suggest
 PROFILES_BY_MEMORY = (("gtx1080", 8), ("rtx4070", 12), ("a100", 40))
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """True for the caching allocator's `torch.cuda.OutOfMemoryError` and for a CUDA library's failed
+    workspace allocation, which the card's memory ran out for just the same."""
+    if isinstance(error, torch.cuda.OutOfMemoryError):
+        return True
+    return isinstance(error, RuntimeError) and any(code in str(error) for code in LIBRARY_ALLOCATION_FAILURES)
 
 
 def stronger_levers(current: MemoryLevers, coils: int) -> list[MemoryLevers]:
