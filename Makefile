@@ -8,7 +8,7 @@ TORCH_INDEX ?=
 TORCH_OVERRIDES := $(if $(TORCH_SPEC),--spec "$(TORCH_SPEC)",) $(if $(TORCH_INDEX),--index-url "$(TORCH_INDEX)",)
 ARGS ?=
 
-.PHONY: help install torch-choice train test test-fast bench sweep notebooks lint format clean clean-outputs
+.PHONY: help install torch-choice train test test-fast bench gpu-check sweep notebooks lint format clean clean-outputs
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -36,6 +36,9 @@ test-fast: install  ## the suite without the tests marked slow (end-to-end runs)
 
 bench: install  ## measured memory and step time per model x profile
 	$(PY) -m fastmri_pl.bench $(ARGS)
+
+gpu-check: install  ## on a GPU: bench, determinism, reconstruct ms/slice -> outputs/gpu-check/report.md (DRY_RUN=1: no CUDA)
+	$(PY) -m benchmarks.gpu_check $(if $(DRY_RUN),--dry-run,)
 
 sweep: install  ## small CPU sweep: the quick start's 6 epochs for varnet_small and promptmr_small, summary table
 	$(PY) -m fastmri_pl.train -m experiment=quickstart model=varnet_small,promptmr_small $(ARGS)
