@@ -447,6 +447,7 @@ def memory_rows(
             if phase == "train":
                 shown |= {
                     "max_allocated_gib": row["max_allocated_gib"],
+                    "max_reserved_gib": row["max_reserved_gib"],
                     "estimated_tensors_gib": row["train_peak_gib"],
                     "outside_allocator_gib": row["outside_gib"],
                     "step_seconds": row["step_seconds"],

@@ -75,6 +75,7 @@ def bench_row(profile: str, **fields) -> dict:
         "cap_gib": 6.98,
         "device_gib": 79.2,
         "max_allocated_gib": 5.9,
+        "max_reserved_gib": 6.6,
         "train_peak_gib": 6.17,
         "outside_gib": 0.52,
         "step_seconds": 0.4,
