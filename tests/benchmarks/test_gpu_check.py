@@ -172,8 +172,8 @@ def test_the_dry_run_prints_every_command_and_the_estimates(monkeypatch, capsys,
         f"bench.flops=false bench.estimate=composed bench.estimates={out}/estimates.json "
         f"bench.output={out}/bench.json",
         f"{python} -m fastmri_pl.train experiment=snu2026_promptmr data=synthetic_knee "
-        "trainer.deterministic=true trainer.max_epochs=1 trainer.limit_train_batches=24 "
-        "trainer.limit_val_batches=2 validate_best=false logger=csv print_config=false "
+        "trainer.deterministic=true trainer.max_epochs=1 ++trainer.limit_train_batches=24 "
+        "++trainer.limit_val_batches=2 validate_best=false logger=csv print_config=false "
         f"callbacks.progress_bar=null hydra.run.dir={out}/determinism/run2",
         f"{python} -m fastmri_pl.data.synthetic --root {out}/data/fastmri_knee --anatomy knee --coils 15 "
         "--height 640 --widths 368 --crop 320 320 --slices 8 --num-train 0 --num-val 0 --num-leaderboard 1 "
