@@ -5,10 +5,16 @@ Reconstructs every slice of every `ROOT/leaderboard/acc<N>/kspace/*.h5` volume i
 timed by the rules of `challenge=2023|2024|2025|2026` (default 2024); `submission=true` also fills that
 year's submission folders (see `reconstruction.folders`); `evaluate=true` then scores the reconstructions in
 the same command, the forward time per slice included, as the organisers' 2026 `recon_eval` does.
-Bad input (missing `mask`, empty or absent leaderboard folders, a non-empty OUT without overwrite=true)
-stops the run with one line on stderr naming the file, exit code 2.
+Bad input (missing `mask`, empty or absent leaderboard folders, a non-empty OUT without overwrite=true or
+resume=true, an OUT that cannot be created) stops the run with one line on stderr naming the file, exit 2.
+Ctrl-C says how many volumes are complete and exits 130; `resume=true` then finishes the rest in the same
+OUT, keeping every complete file (`reconstruction.writer.is_complete`) and redoing anything less; its
+timings (and with evaluate=true its `ms_per_slice`) cover the volumes reconstructed in that run only.
 """
 
+import logging
+import shlex
+import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,6 +22,7 @@ from pathlib import Path
 
 import hydra
 import torch
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -43,19 +50,28 @@ from fastmri_pl.reconstruction.inference import (
     reconstruct_volume,
 )
 from fastmri_pl.reconstruction.timing import RunTimings, VolumeTiming, print_timings
-from fastmri_pl.reconstruction.writer import copy_atomically, write_reconstruction
+from fastmri_pl.reconstruction.writer import (
+    copy_atomically,
+    is_complete,
+    remove_temporaries,
+    write_reconstruction,
+)
 from fastmri_pl.runtime.conv_speed import set_cudnn_benchmark, to_memory_format
 from fastmri_pl.runtime.gpu_check import check_cuda_build
 
+log = logging.getLogger(__name__)
 
-@dataclass(frozen=True)
+
+@dataclass
 class ReconstructionRun:
-    """What a run wrote: every reconstruction file (submission copies apart) and the timings."""
+    """What a run wrote, filled as it goes: every reconstruction file (submission copies apart; with resume,
+    the kept ones too), the timings of the volumes reconstructed, the rules and the device."""
 
     files: list[Path]
     submission_files: list[Path]
     timings: RunTimings
     rules: ChallengeRules
+    device: torch.device = torch.device("cpu")
 
 
 def _index(cfg: DictConfig) -> dict[str, list[Volume]]:
@@ -74,7 +90,10 @@ def _index(cfg: DictConfig) -> dict[str, list[Volume]]:
 
 
 def reconstruct(cfg: DictConfig, console: Console | None = None) -> ReconstructionRun:
-    """The run a composed `conf/reconstruct.yaml` describes; see the module docstring."""
+    """The run a composed `conf/reconstruct.yaml` describes; see the module docstring.
+
+    Ctrl-C (or SIGTERM raised as KeyboardInterrupt) ends it with one line saying how many volumes are
+    complete and the `resume=true` command that finishes the rest, exit code 128 + the signal's number."""
     console = console or Console()
     check_cuda_build(cfg.hardware.accelerator)
     started = time.perf_counter()
@@ -85,8 +104,45 @@ def reconstruct(cfg: DictConfig, console: Console | None = None) -> Reconstructi
         names = {group: [v.fname for v in volumes[group]] for group in submission}
         for warning in submission_warnings(rules, names):
             console.print(f"warning: {warning}", soft_wrap=True)
-    output_dir = check_output_dir(cfg.output_dir, cfg.overwrite)
-    device = inference_device(cfg)
+    output_dir = check_output_dir(cfg.output_dir, cfg.overwrite, bool(cfg.resume))
+    planned = [
+        PlannedVolume(group, volume, crop_size(cfg, volume), output_dir / group / volume.fname)
+        for group, group_volumes in volumes.items()
+        for volume in group_volumes
+    ]
+    run = ReconstructionRun([], [], RunTimings(), rules)
+    try:
+        _reconstruct_planned(cfg, planned, submission, output_dir, run, console)
+    except KeyboardInterrupt as interrupt:
+        current = planned[len(run.files) : len(run.files) + 1]  # renamed into place just before the stop?
+        complete = len(run.files) + sum(is_complete(item.path, item.shape) for item in current)
+        log.warning(_interrupted(complete, len(planned), output_dir))
+        raise SystemExit(128 + int(getattr(interrupt, "signum", signal.SIGINT))) from None
+    run.timings.total_seconds = time.perf_counter() - started
+    print_timings(run.timings, rules, str(run.device), console)
+    console.print(f"reconstructions in {output_dir}; score them with:")
+    # on a line of its own, never wrapped however narrow the terminal: a wrapped command breaks when copied
+    evaluate_command = (
+        f"python -m fastmri_pl.evaluate challenge={rules.year} data=snu data.root={cfg.data.root} "
+        f"recon_dir={output_dir}"
+    )
+    console.print(evaluate_command, soft_wrap=True, markup=False, highlight=False)
+    return run
+
+
+def _reconstruct_planned(
+    cfg: DictConfig,
+    planned: list["PlannedVolume"],
+    submission: dict[str, str],
+    output_dir: Path,
+    run: ReconstructionRun,
+    console: Console,
+) -> None:
+    """Reconstruct every planned volume (with resume, those not complete yet) into `run`, file by file, so
+    that an interrupt finds in `run.files` exactly the volumes finished so far."""
+    complete = _complete_before(planned, output_dir, console) if cfg.resume else set()
+    run.timings.skipped_volumes = len(complete)
+    run.device = device = inference_device(cfg)
     set_cudnn_benchmark(cfg.hardware)
     net = to_memory_format(load_net(resolve_levers(cfg), device), cfg.hardware)
     readout_crop = bool(cfg.data.get("readout_crop", False))
@@ -94,45 +150,81 @@ def reconstruct(cfg: DictConfig, console: Console | None = None) -> Reconstructi
         f"model {type(net).__name__} on {device}, precision {cfg.hardware.precision}, "
         f"readout crop {'on' if readout_crop else 'off'}"
     )
-    timings = RunTimings()
-    files: list[Path] = []
-    submission_files: list[Path] = []
-    total_slices = sum(v.num_slices for group in volumes.values() for v in group)
+    total_slices = sum(item.volume.num_slices for item in planned if item.path not in complete)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, disable=not cfg.progress) as progress:
         task = progress.add_task("reconstructing slices", total=total_slices)
-        for group, group_volumes in volumes.items():
-            for volume in group_volumes:
-                crop = crop_size(cfg, volume)
-                path = output_dir / group / volume.fname
-                path.parent.mkdir(parents=True, exist_ok=True)
+        for item in planned:
+            group, volume = item.group, item.volume
+            if item.path not in complete:
                 volume_start = time.perf_counter()
-                settings = inference_settings(cfg, crop, device)
-                slices = reconstruct_volume(net, volume, settings, rules.warmup_slices)
+                settings = inference_settings(cfg, item.crop, device)
+                slices = reconstruct_volume(net, volume, settings, run.rules.warmup_slices)
                 forward: list[float] = []
-                shape = (volume.num_slices, *crop)
-                write_reconstruction(path, _advancing(slices, volume, progress, task, forward), shape)
+                write_reconstruction(
+                    item.path, _advancing(slices, volume, progress, task, forward), item.shape
+                )
                 seconds = time.perf_counter() - volume_start
                 kspace_shape = (volume.num_coils, volume.height, volume.width)
-                timings.volumes.append(
+                run.timings.volumes.append(
                     VolumeTiming(group, volume.fname, volume.num_slices, kspace_shape, seconds, sum(forward))
                 )
                 progress.console.print(
                     f"{group}/{volume.fname}: {volume.num_slices} slices in {seconds:.2f} s "
                     f"(forward {1e3 * sum(forward) / volume.num_slices:.1f} ms/slice)"
                 )
-                files.append(path)
-                if group in submission:
-                    copy = output_dir / SUBMISSION_DIR / submission[group] / volume.fname
-                    copy_atomically(path, copy)
-                    submission_files.append(copy)
-    timings.total_seconds = time.perf_counter() - started
-    print_timings(timings, rules, str(device), console)
+            run.files.append(item.path)
+            if group in submission:  # a resumed run copies the kept files again: a copy may be missing
+                copy = output_dir / SUBMISSION_DIR / submission[group] / volume.fname
+                copy_atomically(item.path, copy)
+                run.submission_files.append(copy)
+
+
+@dataclass(frozen=True)
+class PlannedVolume:
+    """One volume to reconstruct: its acceleration folder, its k-space, the output crop and file."""
+
+    group: str
+    volume: Volume
+    crop: tuple[int, int]
+    path: Path
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self.volume.num_slices, *self.crop)
+
+
+def _complete_before(planned: list[PlannedVolume], output_dir: Path, console: Console) -> set[Path]:
+    """resume=true: the output files an earlier run finished (`writer.is_complete`), after removing the
+    temporary files a killed run left; every other volume is reconstructed again."""
+    removed = remove_temporaries(output_dir)
+    complete = {item.path for item in planned if is_complete(item.path, item.shape)}
+    incomplete = [item.path for item in planned if item.path.exists() and item.path not in complete]
     console.print(
-        f"reconstructions in {output_dir}; score them with: python -m fastmri_pl.evaluate "
-        f"challenge={rules.year} data=snu data.root={cfg.data.root} recon_dir={output_dir}"
+        f"resume: {len(complete)} of {len(planned)} volumes complete in {output_dir}, kept; reconstructing "
+        f"the other {len(planned) - len(complete)}"
+        + (f" ({len(incomplete)} incomplete file(s) replaced)" if incomplete else "")
+        + (f"; {len(removed)} temporary file(s) of an interrupted write removed" if removed else ""),
+        soft_wrap=True,
+        markup=False,
+        highlight=False,
     )
-    return ReconstructionRun(files, submission_files, timings, rules)
+    return complete
+
+
+def _interrupted(complete: int, total: int, output_dir: Path) -> str:
+    """What an interrupt kept and the command that finishes the rest (on its own line, whole)."""
+    if HydraConfig.initialized():
+        arguments = [
+            a for a in HydraConfig.get().overrides.task if a.split("=")[0] not in ("resume", "overwrite")
+        ]
+        command = shlex.join(["python", "-m", "fastmri_pl.reconstruct", *arguments, "resume=true"])
+    else:
+        command = "python -m fastmri_pl.reconstruct <the same arguments> resume=true"
+    return (
+        f"reconstruct interrupted: {complete} of {total} volumes complete in {output_dir} (each file whole; "
+        f"the volume being written left nothing). Finish the rest with:\n{command}"
+    )
 
 
 def _advancing(

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from fastmri_pl.challenge.rules import ChallengeRules
 from fastmri_pl.errors import DataError
+from fastmri_pl.runs.atomic import check_writable_folder
 
 LEADERBOARD_DIR = "leaderboard"
 SUBMISSION_DIR = "reconstructions_leaderboard"
@@ -86,12 +87,21 @@ def submission_warnings(rules: ChallengeRules, names: dict[str, list[str]]) -> l
     return warnings
 
 
-def check_output_dir(output_dir: str | Path, overwrite: bool) -> Path:
-    """Refuse a non-empty output folder unless overwrite: earlier reconstructions would be replaced."""
+def check_output_dir(output_dir: str | Path, overwrite: bool, resume: bool = False) -> Path:
+    """Refuse a non-empty output folder unless overwrite (earlier reconstructions would be replaced) or resume
+    (complete ones are kept); create it, refusing with one line a folder that cannot be written."""
     output_dir = Path(output_dir)
+    if overwrite and resume:
+        raise DataError(
+            "resume", "and overwrite are both true: resume keeps complete files, overwrite redoes them"
+        )
     if output_dir.exists() and not output_dir.is_dir():
         raise DataError(output_dir, "exists and is not a folder")
-    if output_dir.is_dir() and any(output_dir.iterdir()) and not overwrite:
-        raise DataError(output_dir, "is not empty; pass overwrite=true to replace its reconstructions")
-    output_dir.mkdir(parents=True, exist_ok=True)
+    if output_dir.is_dir() and any(output_dir.iterdir()) and not (overwrite or resume):
+        raise DataError(
+            output_dir,
+            "is not empty; pass resume=true to finish an interrupted run there or overwrite=true to replace "
+            "its reconstructions",
+        )
+    check_writable_folder(output_dir)
     return output_dir

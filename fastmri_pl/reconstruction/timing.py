@@ -7,6 +7,7 @@ model forward per slice (see `inference.reconstruct_volume`), averaged over ever
 machine and data size they were measured on.
 """
 
+import math
 from dataclasses import dataclass, field
 
 from rich.console import Console
@@ -30,10 +31,12 @@ class VolumeTiming:
 
 @dataclass
 class RunTimings:
-    """Every volume's timing plus the whole run's wall clock (model loading and writing included)."""
+    """Every reconstructed volume's timing plus the whole run's wall clock (model loading and writing
+    included); `skipped_volumes`: volumes a resumed run kept from before, which it did not time."""
 
     volumes: list[VolumeTiming] = field(default_factory=list)
     total_seconds: float = 0.0
+    skipped_volumes: int = 0
 
     @property
     def slices(self) -> int:
@@ -47,9 +50,12 @@ class RunTimings:
         return self.seconds_per_slice * rules.leaderboard_slices
 
     def ms_per_slice(self, group: str | None = None) -> float:
-        """Mean forward milliseconds per slice, over one acceleration folder or (None) every slice."""
+        """Mean forward milliseconds per slice, over one acceleration folder or (None) every timed slice; NaN
+        (null in metrics.json) where no slice was timed (a resumed run kept them all), never a 0 that looks
+        like a result."""
         chosen = [v for v in self.volumes if group is None or v.group == group]
-        return 1e3 * sum(v.forward_seconds for v in chosen) / max(sum(v.slices for v in chosen), 1)
+        slices = sum(v.slices for v in chosen)
+        return 1e3 * sum(v.forward_seconds for v in chosen) / slices if slices else math.nan
 
     def slow_volumes(self, rules: ChallengeRules, group: str | None = None) -> list[VolumeTiming]:
         """Volumes whose forward time exceeds the year's flag (none when the year has no flag)."""
@@ -102,3 +108,8 @@ def print_timings(timings: RunTimings, rules: ChallengeRules, device: str, conso
             f"slices = {projected:.0f} s, {verdict}"
         )
     console.print(f"note: measured on {device} at this data's size, not on the challenge's GPU")
+    if timings.skipped_volumes:
+        console.print(
+            f"note: resumed run: these times cover the {len(timings.volumes)} volume(s) reconstructed now; "
+            f"the {timings.skipped_volumes} kept from before are not timed (overwrite=true times them all)"
+        )

@@ -15,7 +15,9 @@ import h5py
 import numpy as np
 import torch
 
-from fastmri_pl.runs.atomic import write_atomically
+from fastmri_pl.data.h5checks import non_finite_slices, open_h5
+from fastmri_pl.errors import DataError
+from fastmri_pl.runs.atomic import TEMPORARY, write_atomically
 
 RECON_KEY = "reconstruction"
 
@@ -37,3 +39,24 @@ def write_reconstruction(path: Path, slices: Iterable[torch.Tensor], shape: tupl
 def copy_atomically(source: Path, destination: Path) -> None:
     """Copy a finished file (submission folders) under a temporary name, then rename it into place."""
     write_atomically(destination, source.read_bytes())
+
+
+def is_complete(path: Path, shape: tuple[int, int, int]) -> bool:
+    """Whether `path` holds a finished reconstruction: a readable HDF5 file whose `reconstruction` has exactly
+    `shape`, a float dtype and only finite values. What `resume=true` skips; anything less is redone."""
+    try:
+        with open_h5(path) as file:
+            dataset = file.get(RECON_KEY)
+            if not isinstance(dataset, h5py.Dataset) or dataset.shape != shape or dataset.dtype.kind != "f":
+                return False
+            return not non_finite_slices(dataset[()])
+    except (DataError, OSError):
+        return False
+
+
+def remove_temporaries(folder: Path) -> list[Path]:
+    """Delete the temporary files (`runs.atomic.temporary_name`) a killed run left under `folder`."""
+    removed = [p for p in folder.rglob(".*.tmp") if p.is_file() and TEMPORARY.fullmatch(p.name)]
+    for path in removed:
+        path.unlink(missing_ok=True)
+    return removed

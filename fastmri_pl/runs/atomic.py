@@ -7,6 +7,7 @@ points print as one line.
 
 import contextlib
 import os
+import re
 from pathlib import Path
 
 from fastmri_pl.errors import DataError
@@ -27,6 +28,9 @@ def _cause(path: Path, error: OSError) -> str:
         if blocking is not None:
             return f"{blocking} is a file, not a folder"
     return error.strerror or str(error)
+
+
+TEMPORARY = re.compile(r"\..+\.\d+\.tmp")  # the names `temporary_name` gives
 
 
 def temporary_name(path: Path) -> Path:

@@ -2,8 +2,12 @@
 
 import dataclasses
 import errno
+import io
 import json
+import os
+import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -15,8 +19,10 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
+from rich.console import Console
 
 from fastmri_pl import CONFIG_DIR
+from fastmri_pl import reconstruct as reconstruct_cli
 from fastmri_pl.challenge.rules import load_rules
 from fastmri_pl.data.readers import index_volumes
 from fastmri_pl.errors import DataError
@@ -26,6 +32,7 @@ from fastmri_pl.reconstruction import inference
 from fastmri_pl.reconstruction.folders import SUBMISSION_DIR, submission_warnings
 from fastmri_pl.runs import atomic
 from fastmri_pl.runs.atomic import WriteError
+from tests.helpers.permissions import read_only
 
 CONF = Path(CONFIG_DIR)
 
@@ -126,7 +133,7 @@ def test_non_empty_output_folder_is_refused_unless_overwrite(data_snu_root: Path
     out = tmp_path / "out"
     out.mkdir()
     (out / "notes.txt").write_text("earlier run")
-    with pytest.raises(DataError, match="not empty; pass overwrite=true") as error:
+    with pytest.raises(DataError, match="not empty; pass resume=true .* or overwrite=true") as error:
         reconstruct(reconstruct_cfg(data_snu_root, out))
     assert str(out) in str(error.value)
     assert not (out / "acc4").exists()
@@ -341,3 +348,195 @@ def test_submission_warns_where_the_years_leaderboard_eval_would_fail() -> None:
         "brain_test<n>.h5 / knee_test<n>.h5"
     )
     assert submission_warnings(load_rules(2026), {"acc4": full[:1]}) == []
+
+
+def test_output_folder_in_a_read_only_parent_is_one_line(
+    data_snu_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_main
+) -> None:
+    """mkdir's PermissionError becomes the one line that names the folder (chattr +i binds root too)."""
+    parent = tmp_path / "parent"
+    parent.mkdir()
+    out = parent / "out"
+    monkeypatch.chdir(tmp_path)
+    arguments = [f"data.root={data_snu_root}", f"output_dir={out}", f"hydra.run.dir={tmp_path / 'run'}"]
+    with read_only(parent, monkeypatch) as how:
+        code, stderr = run_main(reconstruct_cli, *arguments, "progress=false")
+    assert code == 2
+    (line,) = stderr.strip().splitlines()
+    assert line.startswith(f"error: {out}: cannot be written (") and not out.exists(), how
+
+
+def test_score_command_is_one_whole_line_in_80_columns(data_snu_root: Path, tmp_path: Path) -> None:
+    """Rich wraps long lines at the terminal's width; the command must survive a copy and paste."""
+    screen = io.StringIO()
+    out = tmp_path / "a_long_folder_name_that_pushes_the_command_well_past_eighty_columns" / "out"
+    reconstruct(reconstruct_cfg(data_snu_root, out), console=Console(file=screen, width=80))
+    command = (
+        f"python -m fastmri_pl.evaluate challenge=2024 data=snu data.root={data_snu_root} recon_dir={out}"
+    )
+    assert len(command) > 80
+    assert command in screen.getvalue().splitlines()
+
+
+def _interrupting_net(at_call: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The network raises KeyboardInterrupt (what Ctrl-C raises) at its `at_call`-th forward."""
+    real_load_net = inference.load_net
+    calls = {"count": 0}
+
+    def load(cfg: DictConfig, device: torch.device) -> torch.nn.Module:
+        net = real_load_net(cfg, device)
+        forward = net.forward
+
+        def interrupted_forward(*args: torch.Tensor) -> torch.Tensor:
+            calls["count"] += 1
+            if calls["count"] == at_call:
+                raise KeyboardInterrupt
+            return forward(*args)
+
+        net.forward = interrupted_forward
+        return net
+
+    monkeypatch.setattr("fastmri_pl.reconstruct.load_net", load)
+
+
+def test_interrupt_says_what_is_complete_and_resume_finishes_bit_for_bit(
+    data_snu_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    reference = reconstruct(
+        reconstruct_cfg(data_snu_root, tmp_path / "reference", "challenge=2025", "submission=true")
+    )
+    out = tmp_path / "out"
+    _interrupting_net(at_call=5, monkeypatch=monkeypatch)  # slice 2 of the second volume (3 slices each)
+    with pytest.raises(SystemExit) as exit_info:
+        reconstruct(reconstruct_cfg(data_snu_root, out, "challenge=2025", "submission=true"))
+    assert exit_info.value.code == 130
+    (message,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert message.startswith(f"reconstruct interrupted: 1 of 2 volumes complete in {out} ")
+    assert message.splitlines()[-1] == "python -m fastmri_pl.reconstruct <the same arguments> resume=true"
+    first, second = reference.files
+    assert (out / first.relative_to(tmp_path / "reference")).read_bytes() == first.read_bytes()
+    assert not (out / second.relative_to(tmp_path / "reference")).exists() and leftovers(out) == []
+    monkeypatch.undo()
+    with pytest.raises(DataError, match="not empty; pass resume=true"):
+        reconstruct(reconstruct_cfg(data_snu_root, out, "challenge=2025", "submission=true"))
+    resumed = reconstruct(
+        reconstruct_cfg(data_snu_root, out, "challenge=2025", "submission=true", "resume=true")
+    )
+    assert [v.name for v in resumed.timings.volumes] == [second.name] and resumed.timings.skipped_volumes == 1
+    assert same_files(tmp_path / "reference", out)
+
+
+def same_files(expected: Path, actual: Path) -> bool:
+    """Every file under both folders, byte for byte (HDF5 files written here carry no time stamps)."""
+    names = sorted(p.relative_to(expected) for p in expected.rglob("*") if p.is_file())
+    assert names == sorted(p.relative_to(actual) for p in actual.rglob("*") if p.is_file())
+    return all((expected / name).read_bytes() == (actual / name).read_bytes() for name in names)
+
+
+def test_resume_redoes_every_file_less_than_complete(
+    data_knee_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A file is kept only if readable, of the expected shape and finite; a killed write's temporary goes."""
+    reference = tmp_path / "reference"
+    reconstruct(reconstruct_cfg(data_knee_root, reference))
+    out = tmp_path / "out"
+    for damage in ("truncated", "wrong shape", "nan", "kept"):
+        shutil.copytree(reference, out, dirs_exist_ok=True)
+        acc4, acc8 = out / "acc4" / "knee_test1.h5", out / "acc8" / "knee_test1.h5"
+        if damage == "truncated":
+            acc4.write_bytes(acc4.read_bytes()[:-64])
+        elif damage == "wrong shape":
+            with h5py.File(acc4, "r+") as f:
+                data = f["reconstruction"][()]
+                del f["reconstruction"]
+                f["reconstruction"] = data[:-1]
+        elif damage == "nan":
+            with h5py.File(acc4, "r+") as f:
+                f["reconstruction"][2, 3, 3] = np.nan
+        temporary = out / "acc8" / ".knee_test1.h5.12345.tmp"
+        temporary.write_bytes(b"half a file")
+        kept_inode = acc8.stat().st_ino
+        capsys.readouterr()
+        run = reconstruct(reconstruct_cfg(data_knee_root, out, "resume=true"))
+        redone = [v.name for v in run.timings.volumes]
+        assert redone == ([] if damage == "kept" else ["knee_test1.h5"]), damage
+        assert acc8.stat().st_ino == kept_inode and not temporary.exists()
+        assert same_files(reference, out), damage
+        said = capsys.readouterr().out
+        assert "resume: 1 of 2 volumes complete" in said or damage == "kept", said
+        assert "1 temporary file(s) of an interrupted write removed" in said
+
+
+def test_resume_and_overwrite_together_are_refused(data_snu_root: Path, tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="resume: and overwrite are both true"):
+        reconstruct(reconstruct_cfg(data_snu_root, tmp_path / "out", "resume=true", "overwrite=true"))
+
+
+def test_resumed_timings_cover_only_the_volumes_reconstructed_now(
+    data_knee_root: Path, tmp_path: Path
+) -> None:
+    """evaluate=true after a resume: a group whose volumes were all kept has no timing (null), not 0 ms."""
+    out = tmp_path / "out"
+    reconstruct(reconstruct_cfg(data_knee_root, out, "challenge=2026"))
+    (out / "acc8" / "knee_test1.h5").unlink()
+    overrides = ("challenge=2026", "resume=true", "evaluate=true", "num_worst=0")
+    run = reconstruct_and_score(reconstruct_cfg(data_knee_root, out, *overrides))
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["acc4"]["ms_per_slice"] is None and metrics["acc8"]["ms_per_slice"] > 0
+    assert metrics["total"]["ms_per_slice"] == pytest.approx(run.timings.ms_per_slice("acc8"))
+
+
+# `python -m fastmri_pl.reconstruct`, each slice held back 0.3 s so that a signal sent after the first
+# volume's line lands while the second volume is being reconstructed
+SLOWED_RECONSTRUCT = """
+import time
+import fastmri_pl.reconstruct as command
+real = command.reconstruct_volume
+def slowed(*args, **kwargs):
+    for item in real(*args, **kwargs):
+        time.sleep(0.3)
+        yield item
+command.reconstruct_volume = slowed
+command.main()
+"""
+
+
+@pytest.mark.slow
+def test_real_sigint_keeps_the_finished_volume_and_the_printed_resume_command_completes_it(
+    data_snu_root: Path, tmp_path: Path
+) -> None:
+    reference = tmp_path / "reference"
+    reconstruct(reconstruct_cfg(data_snu_root, reference))
+    out = tmp_path / "out"
+    arguments = [f"data.root={data_snu_root}", f"output_dir={out}", "progress=false"]
+    process = subprocess.Popen(
+        [sys.executable, "-c", SLOWED_RECONSTRUCT, *arguments, f"hydra.run.dir={tmp_path / 'run'}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    seen = []
+    for line in process.stdout:
+        seen.append(line)
+        if line.startswith("acc4/brain_test1.h5: 3 slices in"):
+            break
+    process.send_signal(signal.SIGINT)
+    rest, stderr = process.communicate(timeout=120)
+    output = "".join(seen) + rest + stderr
+    assert process.returncode == 130, output
+    assert "Traceback" not in output and "KeyboardInterrupt" not in output
+    assert f"reconstruct interrupted: 1 of 2 volumes complete in {out} " in output
+    (command,) = [line for line in output.splitlines() if line.startswith("python -m fastmri_pl.reconstruct")]
+    assert command == f"python -m fastmri_pl.reconstruct {' '.join(arguments)} resume=true"
+    assert (out / "acc4/brain_test1.h5").read_bytes() == (reference / "acc4/brain_test1.h5").read_bytes()
+    assert not (out / "acc8/brain_test1.h5").exists() and leftovers(out) == []
+    resumed = subprocess.run(
+        [sys.executable, *shlex.split(command)[1:], f"hydra.run.dir={tmp_path / 'resumed'}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resume: 1 of 2 volumes complete" in resumed.stdout
+    assert same_files(reference, out)
