@@ -44,7 +44,7 @@ class RunTimings:
 
     @property
     def seconds_per_slice(self) -> float:
-        return self.total_seconds / max(self.slices, 1)
+        return self.total_seconds / self.slices if self.slices else math.nan
 
     def projected_seconds(self, rules: ChallengeRules) -> float:
         return self.seconds_per_slice * rules.leaderboard_slices
@@ -70,6 +70,10 @@ class RunTimings:
 
 def print_timings(timings: RunTimings, rules: ChallengeRules, device: str, console: Console) -> None:
     """The per-volume table, the totals, and the year's verdict with what it was measured on."""
+    if not timings.volumes:
+        kept = timings.skipped_volumes
+        console.print(f"nothing to time: the {kept} volume(s) were complete before this run")
+        return
     table = Table(title="reconstruction time per volume")
     for column in ("acc", "file", "slices", "coils x H x W", "seconds", "forward ms / slice"):
         table.add_column(column)

@@ -540,3 +540,15 @@ def test_real_sigint_keeps_the_finished_volume_and_the_printed_resume_command_co
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "resume: 1 of 2 volumes complete" in resumed.stdout
     assert same_files(reference, out)
+
+
+def test_resume_of_a_finished_run_reconstructs_nothing(data_snu_root: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out"
+    reconstruct(reconstruct_cfg(data_snu_root, out))
+    capsys.readouterr()
+    run = reconstruct(reconstruct_cfg(data_snu_root, out, "resume=true"))
+    said = capsys.readouterr().out
+    assert run.timings.volumes == [] and len(run.files) == 2
+    assert (
+        "nothing to time: the 2 volume(s) were complete before this run" in said and "projection" not in said
+    )
