@@ -134,15 +134,25 @@ def require_attr(f: h5py.File, path: Path, key: str, positive: bool = False) -> 
     return value
 
 
-def require_target_fits(path: Path, key: str, target_shape: tuple[int, ...], height: int, width: int) -> None:
-    """The target (h, w) must fit in the k-space image (H, W) it is cropped from."""
-    target_height, target_width = target_shape[-2:]
+def target_crop(
+    path: Path, key: str, target_shape: tuple[int, ...], height: int, width: int, narrow_square: bool = False
+) -> tuple[int, int]:
+    """The (h, w) a volume's targets and outputs are compared at: the target's own size, which must fit in
+    the k-space image (H, W) it is cropped from.
+
+    narrow_square (the fastMRI layouts): an image narrower than its target is compared on a W x W square
+    instead, as fastMRI's own VarNet and U-Net code does for such brain volumes (its "FLAIR 203" check), both
+    target and output centre-cropped to it; SNU targets (always 384 x 384) are refused instead."""
+    target_height, target_width = (int(n) for n in target_shape[-2:])
+    if narrow_square and width < target_width and width <= min(target_height, height):
+        return width, width
     if target_height > height or target_width > width:
         raise DataError(
             path,
             f"{key} is {target_height} x {target_width}, larger than the k-space image {height} x {width}"
             " it is cropped from",
         )
+    return target_height, target_width
 
 
 def require_mask(f: h5py.File, path: Path, width: int) -> np.ndarray:

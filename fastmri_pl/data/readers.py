@@ -3,7 +3,8 @@
 SNU: `<folder>/kspace/X.h5` (kspace, mask) paired by name with `<folder>/image/X.h5` (image_label, attrs max);
 with `require_image=False` (leaderboard reconstruction) a k-space file needs no image twin, and a volume
 without one has `target_path` and `max_value` None.
-fastMRI: `<folder>/X.h5` (kspace, reconstruction_rss, attrs max; a `mask` is used when present).
+fastMRI: `<folder>/X.h5` (kspace, reconstruction_rss, attrs max; a `mask` is used when present); a volume
+narrower than its target is compared on a W x W square, as fastMRI does (`h5checks.target_crop`).
 Coil counts and widths may differ between files.
 """
 
@@ -16,7 +17,7 @@ from fastmri_pl.data.h5checks import (
     require_attr,
     require_dataset,
     require_mask,
-    require_target_fits,
+    target_crop,
 )
 from fastmri_pl.data.volumes import FileFilter, Volume, h5_files, nominal_acceleration
 from fastmri_pl.errors import DataError
@@ -69,7 +70,7 @@ def snu_volume(kspace_path: Path, image_path: Path | None) -> Volume:
     with open_h5(kspace_path) as f:
         slices, coils, height, width = _kspace_shape(f, kspace_path)
         mask = require_mask(f, kspace_path, width)
-    max_value = None
+    max_value, crop = None, None
     if image_path is not None:
         with open_h5(image_path) as f:
             label = require_dataset(f, image_path, "image_label", rank=3)
@@ -77,7 +78,7 @@ def snu_volume(kspace_path: Path, image_path: Path | None) -> Volume:
                 raise DataError(
                     image_path, f"image_label has {label.shape[0]} slices, its k-space file {slices}"
                 )
-            require_target_fits(image_path, "image_label", label.shape, height, width)
+            crop = target_crop(image_path, "image_label", label.shape, height, width)
             max_value = require_attr(f, image_path, "max", positive=True)
     acceleration = nominal_acceleration(kspace_path) or width / max(float(mask.sum()), 1.0)
     return Volume(
@@ -92,6 +93,7 @@ def snu_volume(kspace_path: Path, image_path: Path | None) -> Volume:
         has_mask=True,
         acceleration=acceleration,
         max_value=max_value,
+        crop=crop,
     )
 
 
@@ -105,7 +107,7 @@ def _fastmri_volume(path: Path) -> Volume:
         target = require_dataset(f, path, "reconstruction_rss", rank=3)
         if target.shape[0] != slices:
             raise DataError(path, f"reconstruction_rss has {target.shape[0]} slices, kspace {slices}")
-        require_target_fits(path, "reconstruction_rss", target.shape, height, width)
+        crop = target_crop(path, "reconstruction_rss", target.shape, height, width, narrow_square=True)
         max_value = require_attr(f, path, "max", positive=True)
         has_mask = "mask" in f
         acceleration = None
@@ -124,6 +126,7 @@ def _fastmri_volume(path: Path) -> Volume:
         has_mask=has_mask,
         acceleration=acceleration,
         max_value=max_value,
+        crop=crop,
     )
 
 

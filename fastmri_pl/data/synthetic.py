@@ -63,7 +63,9 @@ class SyntheticConfig:
             raise ValueError(f"synthetic layout must be one of {LAYOUTS}, got {self.layout!r}")
         if self.anatomy not in ANATOMIES:
             raise ValueError(f"synthetic anatomy must be one of {ANATOMIES}, got {self.anatomy!r}")
-        if self.crop[0] > self.height or self.crop[1] > min(self.widths):
+        # fastMRI files may be narrower than their target (brain "FLAIR 203"), down to a W x W square
+        narrow_ok = self.layout == "fastmri" and min(self.widths) <= self.crop[0]
+        if self.crop[0] > self.height or (self.crop[1] > min(self.widths) and not narrow_ok):
             raise ValueError(
                 f"crop {self.crop} is larger than the k-space ({self.height} x {min(self.widths)})"
             )
@@ -183,7 +185,16 @@ class SimulatedVolume:
 
 
 def _rss_crop(kspace: torch.Tensor, crop: tuple[int, int]) -> np.ndarray:
-    return center_crop(rss(ifft2c(kspace), dim=0), crop).numpy()
+    """The RSS image's centre crop; an image narrower than the crop (a fastMRI brain file narrower than its
+    320 x 320 target) keeps its whole width, centred in zeros up to the crop's."""
+    image = rss(ifft2c(kspace), dim=0)
+    width = image.shape[-1]
+    if width >= crop[1]:
+        return center_crop(image, crop).numpy()
+    left = (crop[1] - width) // 2
+    return torch.nn.functional.pad(
+        center_crop(image, (crop[0], width)), (left, crop[1] - width - left)
+    ).numpy()
 
 
 def write_volume(root: Path, cfg: SyntheticConfig, plan: VolumePlan) -> None:

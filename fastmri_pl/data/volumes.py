@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from fastmri_pl.data.h5checks import open_h5, require_finite_slices
 from fastmri_pl.errors import DataError
+from fastmri_pl.mri.crop import center_crop
 
 _ACCELERATION = re.compile(r"acc(\d+(?:\.\d+)?)")
 
@@ -22,7 +24,9 @@ _ACCELERATION = re.compile(r"acc(\d+(?:\.\d+)?)")
 class Volume:
     """One validated volume: where its k-space and target live and the shapes it holds.
 
-    target_path and max_value are None only for k-space-only volumes (`index_volumes(require_image=False)`).
+    crop: the (h, w) targets and outputs are centre-cropped to (the target's size, or fastMRI's square for a
+    volume narrower than its target: `h5checks.target_crop`). target_path, max_value and crop are None only
+    for k-space-only volumes (`index_volumes(require_image=False)`).
     """
 
     fname: str
@@ -36,6 +40,7 @@ class Volume:
     has_mask: bool
     acceleration: float | None
     max_value: float | None
+    crop: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -99,9 +104,11 @@ def read_mask(volume: Volume) -> np.ndarray:
 
 
 def read_target(volume: Volume, slice_index: int) -> np.ndarray:
-    """(h, w) float32 reference image of one slice; NaN/Inf refused (one bad pixel would make every weight
-    NaN after one step)."""
+    """(h, w) float32 reference image of one slice, centre-cropped to `volume.crop`; NaN/Inf refused (one bad
+    pixel would make every weight NaN after one step)."""
     with open_h5(volume.target_path) as f:
         target = np.asarray(f[volume.target_key][slice_index], dtype=np.float32)
     require_finite_slices(target[None], volume.target_path, volume.target_key, [slice_index])
+    if volume.crop is not None and target.shape != volume.crop:
+        target = np.ascontiguousarray(center_crop(torch.from_numpy(target), volume.crop).numpy())
     return target

@@ -3,7 +3,8 @@
 SNU: targets `<root>/<split>/<acc>/image/<name>.h5` (`image_label`, attrs `max`, `image_input` zero-filled),
 reconstructions `<recon_dir>/<acc>/<name>.h5`. fastMRI: targets `<root>/<split>/<name>.h5`
 (`reconstruction_rss`, data range = the volume's max), reconstructions `<recon_dir>/<name>.h5`, all in one
-group named after the split. Reconstructions hold `reconstruction` with exactly the target's shape.
+group named after the split. Reconstructions hold `reconstruction` with exactly the target's shape, except
+that a fastMRI volume narrower than its target is compared on a W x W square (`_compared_shape`).
 SNU image files may carry fastMRI+ lesion boxes in `attrs['annotations']` (scored by the 2026 rules).
 """
 
@@ -16,8 +17,9 @@ import numpy as np
 import torch
 
 from fastmri_pl.challenge.annotations import ANNOTATIONS_ATTR, Box, parse_annotations
-from fastmri_pl.data.h5checks import open_h5, require_attr, require_finite_slices
+from fastmri_pl.data.h5checks import open_h5, require_attr, require_finite_slices, target_crop
 from fastmri_pl.errors import DataError
+from fastmri_pl.mri.crop import center_crop
 
 LAYOUTS = ("snu", "fastmri")
 TARGET_KEYS = {"snu": "image_label", "fastmri": "reconstruction_rss"}
@@ -87,17 +89,30 @@ def check_pair(pair: VolumePair, layout: str) -> None:
     with open_h5(pair.target_path) as target_file, open_h5(pair.recon_path) as recon_file:
         target = _dataset(target_file, TARGET_KEYS[layout], pair.target_path)
         recon = _dataset(recon_file, RECON_KEY, pair.recon_path)
-        if recon.shape != target.shape:
+        expected = _compared_shape(target_file, pair.target_path, layout)
+        if recon.shape != expected:
+            narrow = "" if expected == target.shape else f", compared on {expected} (fastMRI's square crop)"
             raise DataError(
                 pair.recon_path,
                 f"'{RECON_KEY}' has shape {recon.shape} but target {pair.target_path.name} has"
-                f" {target.shape} (slices, height, width)",
+                f" {target.shape}{narrow} (slices, height, width)",
             )
         if recon.dtype.kind != "f":
             raise DataError(pair.recon_path, f"'{RECON_KEY}' must be real floating point, got {recon.dtype}")
         if layout == "snu":  # the SSIM data range, checked as when training data is indexed
             require_attr(target_file, pair.target_path, "max", positive=True)
         _annotations(target_file, pair.target_path)
+
+
+def _compared_shape(target_file: h5py.File, path: Path, layout: str) -> tuple[int, ...]:
+    """(slices, h, w) a reconstruction must have: the target's, or for a fastMRI volume narrower than its
+    target fastMRI's W x W square (`data.h5checks.target_crop`, as training compares it)."""
+    target = target_file[TARGET_KEYS[layout]]
+    if layout != "fastmri" or "kspace" not in target_file:
+        return tuple(target.shape)
+    height, width = target_file["kspace"].shape[-2:]
+    crop = target_crop(path, TARGET_KEYS[layout], target.shape, height, width, narrow_square=True)
+    return (target.shape[0], *crop)
 
 
 def _annotations(file: h5py.File, path: Path) -> dict[int, list[Box]]:
@@ -115,8 +130,11 @@ def read_volume(pair: VolumePair, layout: str, slices: slice = slice(None)) -> V
         if layout == "snu":
             max_value = float(target_file.attrs["max"])
             target = target_data[slices]
-        else:
+        else:  # fastMRI: the data range is the compared volume's max
             whole = target_data[()]
+            compared = _compared_shape(target_file, pair.target_path, layout)
+            if whole.shape != compared:
+                whole = center_crop(torch.from_numpy(whole), compared[-2:]).numpy()
             max_value, target = float(whole.max()), whole[slices]
         zero_filled = target_file[ZERO_FILLED_KEY][slices] if ZERO_FILLED_KEY in target_file else None
         recon = recon_file[RECON_KEY][slices]

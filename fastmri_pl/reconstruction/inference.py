@@ -17,7 +17,6 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from fastmri_pl.data.coil_compression import volume_compression_matrix
-from fastmri_pl.data.h5checks import open_h5
 from fastmri_pl.data.transforms import adjacent_slice_indices
 from fastmri_pl.data.volumes import Volume, read_kspace_slices, read_mask
 from fastmri_pl.errors import DataError
@@ -71,13 +70,12 @@ def check_data_settings(checkpoint: dict, ckpt_path: Path, data: DictConfig) -> 
 
 
 def crop_size(cfg: DictConfig, volume: Volume) -> tuple[int, int]:
-    """`crop` if set; else the image twin's size; else the synthetic data's crop; else 384 x 384."""
+    """`crop` if set; else the image twin's size (`Volume.crop`); else the synthetic data's crop; else
+    384 x 384."""
     if cfg.get("crop") is not None:
         return int(cfg.crop[0]), int(cfg.crop[1])
-    if volume.target_path is not None:
-        with open_h5(volume.target_path) as f:
-            height, width = f[volume.target_key].shape[-2:]
-        return int(height), int(width)
+    if volume.crop is not None:
+        return volume.crop
     synthetic = OmegaConf.select(cfg, "data.synthetic.crop")
     if synthetic is not None:
         return int(synthetic[0]), int(synthetic[1])
