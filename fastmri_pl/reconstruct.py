@@ -214,7 +214,7 @@ def _complete_before(planned: list[PlannedVolume], output_dir: Path, console: Co
 
 def _interrupted(complete: int, total: int, output_dir: Path) -> str:
     """What an interrupt kept and the command that finishes the rest (on its own line, whole)."""
-    if HydraConfig.initialized():
+    if HydraConfig.initialized() and HydraConfig.get().job.config_name == "reconstruct":  # this command's
         arguments = [
             a for a in HydraConfig.get().overrides.task if a.split("=")[0] not in ("resume", "overwrite")
         ]

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 from rich.console import Console
 
@@ -402,6 +403,7 @@ def _interrupting_net(at_call: int, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_interrupt_says_what_is_complete_and_resume_finishes_bit_for_bit(
     data_snu_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    monkeypatch.setattr(HydraConfig.instance(), "cfg", None)  # an earlier in-process command's
     reference = reconstruct(
         reconstruct_cfg(data_snu_root, tmp_path / "reference", "challenge=2025", "submission=true")
     )
