@@ -6,6 +6,10 @@ card holds beyond them (the caching allocator's reserved peak, kernel workspaces
 (`memory.roofline`), and
 writes them as JSON (`memory.output`). With `memory.plan=true` (or `hardware.levers=auto`) it searches the
 lever settings for `hardware.memory_gb` and prints the candidate table and the fastest one that fits.
+`memory.shape=data` (with `data=<config> data.root=DIR`) traces the data's largest samples instead of
+`memory.coils/height/width` and sums the epoch per sample (`memory.data_plan`); the JSON then names them in
+`planned_for`. Every run adds `ms_per_slice`, one slice's inference as `reconstruct` runs it at
+`memory.slice_shape` (docs/memory.md).
 """
 
 import json
@@ -19,11 +23,13 @@ from omegaconf import DictConfig
 from fastmri_pl import CONFIG_DIR
 from fastmri_pl.memory.batch import BatchShape
 from fastmri_pl.memory.card import CardMemory
-from fastmri_pl.memory.compose import estimate_composed
-from fastmri_pl.memory.estimate import Estimate, estimate_full, gib
-from fastmri_pl.memory.planner import plan
+from fastmri_pl.memory.compose import estimate_composed, estimate_inference_composed
+from fastmri_pl.memory.data_plan import plan_for_data
+from fastmri_pl.memory.data_shapes import data_shapes
+from fastmri_pl.memory.estimate import Estimate, estimate_full, estimate_inference_full, gib
+from fastmri_pl.memory.planner import Plan, plan
 from fastmri_pl.memory.report import format_bytes
-from fastmri_pl.memory.roofline import TimeEstimate, project_for
+from fastmri_pl.memory.roofline import DeviceSpeed, TimeEstimate, project_for, slice_ms
 from fastmri_pl.models.levers import MemoryLevers
 from fastmri_pl.runs.atomic import write_atomically
 
@@ -96,48 +102,141 @@ def describe_time(time: TimeEstimate) -> str:
     )
 
 
+SHAPES = ("default", "data")
+
+
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Estimate (or plan), print, and return the JSON document."""
-    shape = batch_shape(cfg)
+    mode = str(cfg.memory.get("shape") or "default")
+    if mode not in SHAPES:
+        raise ValueError(f"memory.shape must be one of {SHAPES}, got {mode!r}")
     levers = profile_levers(cfg)
     card = CardMemory.from_config(cfg.hardware)  # a bad card key fails before minutes of tracing
-    document: dict[str, Any] = {
-        "model": cfg.model.net._target_.rsplit(".", 1)[-1],
-        "shape": {
-            "batch": shape.batch_size,
-            "adj_slices": shape.adj_slices,
-            "coils": shape.coils,
-            "height": shape.height,
-            "width": shape.width,
-            "readout_crop": bool(cfg.memory.get("readout_crop", False)),
-        },
-    }
-    if cfg.memory.plan or levers is None:
-        budget = cfg.hardware.memory_gb
-        if budget is None:
-            raise ValueError("planning needs a budget: hardware.memory_gb is null in this profile")
-        chosen_plan = plan(
-            cfg, shape, float(budget), float(cfg.memory.margin_gib), exhaustive=bool(cfg.memory.exhaustive)
-        )
-        print(chosen_plan.table())
-        print(f"chosen: {chosen_plan.chosen.levers} — {chosen_plan.reason}")
-        estimate = chosen_plan.chosen.estimate
-        document.update(chosen_plan.as_json())
+    searching = bool(cfg.memory.plan) or levers is None
+    document: dict[str, Any] = {"model": cfg.model.net._target_.rsplit(".", 1)[-1]}
+    if mode == "data":
+        shape, estimate, time, found = _for_data(cfg, None if searching else levers, document)
+        readout_crop = bool(cfg.data.readout_crop)
     else:
-        method = {"full": estimate_full, "composed": estimate_composed}[cfg.memory.method]
-        estimate = method(cfg, shape, levers, int(cfg.memory.steps))
-    time = project_for(cfg, estimate.train_costs, estimate.infer_costs, shape.batch_size)
+        shape, readout_crop = batch_shape(cfg), bool(cfg.memory.get("readout_crop", False))
+        estimate, found = _for_shape(cfg, shape, None if searching else levers)
+        time = project_for(cfg, estimate.train_costs, estimate.infer_costs, shape.batch_size)
+    document["shape"] = {
+        "batch": shape.batch_size,
+        "adj_slices": shape.adj_slices,
+        "coils": shape.coils,
+        "height": shape.height,
+        "width": shape.width,
+        "readout_crop": readout_crop,
+    }
+    if found is not None:
+        print(found.table())
+        print(f"chosen: {found.chosen.levers} — {found.reason}")
+        document.update(found.as_json())
     print(describe(estimate, shape, card))
     print(describe_time(time))
     document.update(estimate.as_json())
     document.update(time.as_json())
     document.update(card.as_json(estimate))
     document["train_peak_gib"] = gib(estimate.train_peak)
+    full = not searching and cfg.memory.method == "full"
+    add_slice_times(cfg, document, estimate.levers, found, readout_crop, full)
     if cfg.memory.output:
         path = Path(cfg.memory.output)
         write_atomically(path, (json.dumps(document, indent=2) + "\n").encode())
         print(f"wrote {path}")
     return document
+
+
+def _for_shape(
+    cfg: DictConfig, shape: BatchShape, levers: MemoryLevers | None
+) -> tuple[Estimate, Plan | None]:
+    """The profile's levers estimated at `shape` (`memory.method`), or the plan's choice (levers None)."""
+    if levers is not None:
+        method = {"full": estimate_full, "composed": estimate_composed}[cfg.memory.method]
+        return method(cfg, shape, levers, int(cfg.memory.steps)), None
+    budget = cfg.hardware.memory_gb
+    if budget is None:
+        raise ValueError("planning needs a budget: hardware.memory_gb is null in this profile")
+    found = plan(
+        cfg, shape, float(budget), float(cfg.memory.margin_gib), exhaustive=bool(cfg.memory.exhaustive)
+    )
+    return found.chosen.estimate, found
+
+
+def _for_data(
+    cfg: DictConfig, levers: MemoryLevers | None, document: dict[str, Any]
+) -> tuple[BatchShape, Estimate, TimeEstimate, Plan | None]:
+    """`memory.shape=data`: plan (levers None) or estimate at the data's largest samples; adds
+    `planned_for` to `document`."""
+    if cfg.get("data") is None:
+        raise ValueError("memory.shape=data needs a data config: data=<snu|fastmri_knee|...> data.root=DIR")
+    shapes = data_shapes(cfg.data)
+    adj_slices, batch_size = int(cfg.memory.adj_slices), int(cfg.memory.get("batch_size") or 1)
+    full = cfg.memory.method == "full" and levers is not None
+    steps = int(cfg.memory.steps)
+    planned = plan_for_data(
+        cfg,
+        shapes,
+        levers,
+        adj_slices=adj_slices,
+        batch_size=batch_size,
+        margin_gib=float(cfg.memory.margin_gib),
+        exhaustive=bool(cfg.memory.exhaustive),
+        estimator=(lambda c, s, lv: estimate_full(c, s, lv, steps)) if full else estimate_composed,
+        infer_estimator=estimate_inference_full if full else estimate_inference_composed,
+    )
+    document["planned_for"] = planned.planned_for()
+    shape = shapes.largest_train.batch(adj_slices, batch_size)
+    return shape, planned.estimate, planned.time, planned.plan
+
+
+def slice_shape(cfg: DictConfig, readout_crop: bool) -> BatchShape:
+    """`memory.slice_shape` (the 2026 knee k-space by default) at batch 1, cropped as `reconstruct` would."""
+    sizes = cfg.memory.slice_shape
+    shape = BatchShape(
+        coils=int(sizes.coils),
+        height=int(sizes.height),
+        width=int(sizes.width),
+        adj_slices=int(cfg.memory.adj_slices),
+    )
+    return shape.readout_cropped() if readout_crop else shape
+
+
+def add_slice_times(
+    cfg: DictConfig,
+    document: dict[str, Any],
+    levers: MemoryLevers,
+    found: Plan | None,
+    readout_crop: bool,
+    full: bool,
+) -> None:
+    """`ms_per_slice` [low, high] for the model and every candidate: one slice's inference pass as
+    `reconstruct` runs it (batch 1, each slice's sensitivity maps once) at `memory.slice_shape`."""
+    shape = slice_shape(cfg, readout_crop)
+    speed, precision = DeviceSpeed.from_config(cfg.hardware), str(cfg.hardware.precision)
+
+    def milliseconds(chosen: MemoryLevers) -> list[float]:
+        estimate = (estimate_inference_full if full else estimate_inference_composed)(cfg, shape, chosen)
+        return [float(f"{value:.4g}") for value in slice_ms(estimate.costs, speed, precision)]
+
+    document["ms_per_slice"] = milliseconds(levers)
+    document["ms_per_slice_shape"] = {
+        "coils": shape.coils,
+        "height": shape.height,
+        "width": shape.width,
+        "adj_slices": shape.adj_slices,
+        "batch": 1,
+    }
+    if found is not None:
+        document["chosen"]["ms_per_slice"] = document["ms_per_slice"]
+        for entry, candidate in zip(document["candidates"], found.candidates, strict=True):
+            entry["ms_per_slice"] = milliseconds(candidate.levers)
+    low, high = document["ms_per_slice"]
+    print(
+        f"{'inference per slice':<22}{f'{low:.4g}-{high:.4g} ms':>16}  (batch 1 at {shape.coils} coils x "
+        f"{shape.height} x {shape.width} x {shape.adj_slices} slices, memory.slice_shape)"
+    )
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="memory")

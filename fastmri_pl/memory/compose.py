@@ -29,7 +29,14 @@ import torch
 from omegaconf import DictConfig
 
 from fastmri_pl.memory.batch import BatchShape
-from fastmri_pl.memory.estimate import Estimate, InferenceCache, estimate_full, inference_trace
+from fastmri_pl.memory.estimate import (
+    Estimate,
+    InferenceCache,
+    InferenceEstimate,
+    estimate_full,
+    estimate_inference_full,
+    inference_trace,
+)
 from fastmri_pl.memory.opcost import OpCostCounter, extrapolate_costs
 from fastmri_pl.models import checkpointing
 from fastmri_pl.models.levers import MemoryLevers
@@ -126,6 +133,27 @@ def estimate_composed(cfg: DictConfig, shape: BatchShape, levers: MemoryLevers, 
         infer_costs=extrapolate_costs(one.infer_costs, two.infer_costs, more),
         train_reserved=extrapolate(one.train_reserved, two.train_reserved, more),
         infer_reserved=extrapolate(one.infer_reserved, two.infer_reserved, more),
+    )
+
+
+def estimate_inference_composed(
+    cfg: DictConfig, shape: BatchShape, levers: MemoryLevers
+) -> InferenceEstimate:
+    """`estimate_inference_full`'s figures from inference traces of 3 and 4 cascades (one real sensitivity
+    chunk), as `estimate_composed` composes them; networks of at most 4 cascades are traced whole."""
+    count = int(cfg.model.net.num_cascades)
+    with one_sensitivity_chunk():
+        if count <= TRACED_CASCADES[-1]:
+            return estimate_inference_full(cfg, shape, levers, _INFERENCE_TRACES)
+        one, two = (
+            estimate_inference_full(cfg, shape, levers, _INFERENCE_TRACES, num_cascades=n)
+            for n in TRACED_CASCADES
+        )
+    more = count - TRACED_CASCADES[0]
+    return InferenceEstimate(
+        peak=extrapolate(one.peak, two.peak, more),
+        reserved=extrapolate(one.reserved, two.reserved, more),
+        costs=extrapolate_costs(one.costs, two.costs, more),
     )
 
 

@@ -5,7 +5,7 @@ follows the code path training uses. `Estimate` is what the CLI prints and write
 """
 
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import torch
@@ -64,6 +64,26 @@ class Estimate:
             "method": self.method,
             "seconds": round(self.seconds, 1),
         }
+
+
+@dataclass(frozen=True)
+class InferenceEstimate:
+    """An inference pass alone (`reconstruct_forward`): peak, reserved peak and costs, at its own shape."""
+
+    peak: int
+    reserved: int
+    costs: OpCosts = field(default_factory=OpCosts, compare=False, repr=False)
+
+
+def with_inference(estimate: Estimate, inference: InferenceEstimate) -> Estimate:
+    """`estimate` whose inference figures are `inference`'s (planning for data whose largest inference sample
+    is not its largest training sample)."""
+    return replace(
+        estimate,
+        infer_peak=inference.peak,
+        infer_reserved=inference.reserved,
+        infer_costs=inference.costs,
+    )
 
 
 def gib(nbytes: int) -> float:
@@ -129,6 +149,18 @@ def estimate_full(
         train_reserved=train.reserved_peak_bytes,
         infer_reserved=infer.reserved_peak_bytes,
     )
+
+
+def estimate_inference_full(
+    cfg: DictConfig,
+    shape: BatchShape,
+    levers: MemoryLevers,
+    cache: InferenceCache | None = None,
+    **model_overrides: Any,
+) -> InferenceEstimate:
+    """The inference pass of the whole configured model with `levers` (only their chunking matters)."""
+    report = inference_trace(cfg, shape, levers, cache, model_overrides)
+    return InferenceEstimate(report.peak_bytes, report.reserved_peak_bytes, report.costs)
 
 
 def inference_trace(

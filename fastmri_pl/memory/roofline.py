@@ -74,7 +74,11 @@ def roofline_seconds(costs: OpCosts, speed: DeviceSpeed, precision: str, efficie
 
 @dataclass(frozen=True)
 class TimeEstimate:
-    """Work and projected times of one lever setting; times are [low, high] over the efficiency range."""
+    """Work and projected times of one lever setting; times are [low, high] over the efficiency range.
+
+    epoch_basis: how `epoch_h` was computed, in words (a slice count times one step at the traced shape, or
+    the sum of every training sample's step at its own shape, `memory.epoch`).
+    """
 
     train_tflop: float
     infer_tflop: float
@@ -83,6 +87,7 @@ class TimeEstimate:
     epoch_h: tuple[float, float]
     leaderboard_s: tuple[float, float]
     assumption: str
+    epoch_basis: str = ""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -92,6 +97,7 @@ class TimeEstimate:
             "step_s": [_significant(value) for value in self.step_s],
             "epoch_h": [_significant(value) for value in self.epoch_h],
             "leaderboard_s": [_significant(value) for value in self.leaderboard_s],
+            "epoch_basis": self.epoch_basis,
             "time_assumption": self.assumption,
         }
 
@@ -134,7 +140,16 @@ def project(
         epoch_h=(step[0] * steps_per_epoch / 3600, step[1] * steps_per_epoch / 3600),
         leaderboard_s=(per_slice[0] * leaderboard_slices, per_slice[1] * leaderboard_slices),
         assumption=assumption,
+        epoch_basis=f"{dataset_slices} slices x one step at the traced shape",
     )
+
+
+def slice_ms(costs: OpCosts, speed: DeviceSpeed, precision: str) -> tuple[float, float]:
+    """Milliseconds of one inference pass traced at batch 1 (one slice as `reconstruct` runs it), [low, high]
+    over the efficiency range."""
+    low, high = speed.efficiency
+    fast, slow = (1e3 * roofline_seconds(costs, speed, precision, eff) for eff in (high, low))
+    return fast, slow
 
 
 # an SNU training set (2024) and its two leaderboard accelerations, when the config does not say

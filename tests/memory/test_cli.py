@@ -56,6 +56,17 @@ def test_cli_writes_the_required_fields(tmp_path, capsys):
         "width": 32,
         "readout_crop": True,
     }
+    # one slice's inference at the 2026 knee k-space (15 x 640 x 368), readout-cropped, batch 1
+    assert document["ms_per_slice_shape"] == {
+        "coils": 15,
+        "height": 384,
+        "width": 368,
+        "adj_slices": 1,
+        "batch": 1,
+    }
+    low, high = document["ms_per_slice"]
+    assert 0 < low <= high
+    assert document["epoch_basis"] == "5400 slices x one step at the traced shape"
     printed = capsys.readouterr().out
     assert "train backward" in printed and "dominating the training peak" in printed
     assert "= on the card" in printed and "of 7.93 GiB (hardware.card_gib)" in printed
@@ -98,11 +109,67 @@ def test_cli_reports_work_and_projected_times_for_the_model_and_every_candidate(
     )
     document = json.loads(output.read_text())
     for entry in (document, document["chosen"], *document["candidates"]):
-        for key in (*TIME_FIELDS, *CARD_FIELDS, "infer_card_fit_gib"):
+        for key in (*TIME_FIELDS, *CARD_FIELDS, "infer_card_fit_gib", "ms_per_slice"):
             assert key in entry, key
+        assert 0 < entry["ms_per_slice"][0] <= entry["ms_per_slice"][1]
         low, high = entry["step_s"]  # equal where every op takes the per-op overhead (tiny shapes)
         assert 0 < low <= high and entry["train_tflop"] > entry["infer_tflop"] > 0
         assert entry["epoch_h"][0] == pytest.approx(low * 5400 / 3600, rel=0.01)
     assert "8.87 TFLOPS fp32" in document["time_assumption"]
+    # per-coil sensitivity calls cost launches: the per-coil candidates' slices are slower than all-coil ones
+    by_chunk = {c["levers"]["sens_chunk"]: c["ms_per_slice"][1] for c in document["candidates"]}
+    assert by_chunk[1] > by_chunk[0]
     printed = capsys.readouterr().out
     assert "s/step" in printed and "TFLOP per step" in printed and "projected: roofline" in printed
+
+
+@pytest.mark.slow
+def test_shape_data_plans_for_the_files_largest_samples(data_mixed_root, tmp_path):
+    output = tmp_path / "estimate.json"
+    document = run(
+        memory_cfg(
+            "hardware=gtx1080",
+            "memory.method=composed",
+            "memory.shape=data",
+            "data=snu",
+            f"data.root={data_mixed_root}",
+            f"memory.output={output}",
+        )
+    )
+    assert json.loads(output.read_text()) == document
+    assert document["planned_for"] == {
+        "train": {
+            "coils": 3,
+            "height": 16,
+            "width": 20,
+            "adj_slices": 1,
+            "file": "train/kspace/brain_acc4_3.h5",
+        },
+        "infer": {
+            "coils": 3,
+            "height": 16,
+            "width": 20,
+            "adj_slices": 1,
+            "file": "leaderboard/acc4/kspace/brain_test1.h5",
+        },
+    }
+    assert document["shape"] == {
+        "batch": 1,
+        "adj_slices": 1,
+        "coils": 3,
+        "height": 16,
+        "width": 20,
+        "readout_crop": True,
+    }
+    assert document["epoch_basis"].startswith(f"per-sample shapes from {data_mixed_root / 'train'} (6 slices")
+    low, high = document["step_s"]
+    # three shapes, the largest one of them: the epoch is below 6 steps at the largest shape
+    assert document["epoch_h"][0] < 6 * low / 3600 and document["epoch_h"][1] < 6 * high / 3600
+    assert 0 < document["ms_per_slice"][0] <= document["ms_per_slice"][1]
+
+
+def test_memory_shape_is_checked_and_data_needs_a_data_config():
+    with pytest.raises(ValueError, match="memory.shape must be one of"):
+        run(memory_cfg("hardware=cpu", "memory.shape=files"))
+    with pytest.raises(ValueError, match="memory.shape=data needs a data config"):
+        run(memory_cfg("hardware=cpu", "memory.shape=data"))

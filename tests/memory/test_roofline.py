@@ -9,7 +9,7 @@ from fastmri_pl.memory.cli import CONFIG_DIR
 from fastmri_pl.memory.compose import estimate_composed
 from fastmri_pl.memory.estimate import estimate_full, reconstruct_forward
 from fastmri_pl.memory.opcost import OpCostCounter, OpCosts
-from fastmri_pl.memory.roofline import DeviceSpeed, project, roofline_seconds
+from fastmri_pl.memory.roofline import DeviceSpeed, project, roofline_seconds, slice_ms
 from fastmri_pl.models.levers import MemoryLevers
 from fastmri_pl.training import factory
 
@@ -133,3 +133,9 @@ def test_inference_costs_count_each_slices_sensitivity_maps_once_as_reconstruct_
         )
         torch.testing.assert_close(reconstruct_forward(module, batch), module(batch))
     assert maps > 0 and window - once == pytest.approx(maps * (1 - 1 / 3), rel=1e-6)
+
+
+def test_slice_ms_is_one_pass_in_milliseconds_over_the_efficiency_range():
+    # 2 GB over 100 GB/s: 20 ms at full efficiency, 40 ms at half; plus one op at the overhead floor
+    costs = OpCosts({("copy", "fp32", 0, 2 * 10**9): 1.0, ("add", "fp32", 0, 8): 1.0})
+    assert slice_ms(costs, SPEED, "32-true") == pytest.approx((20.001, 40.001))
