@@ -34,7 +34,8 @@ from fastmri_pl.data.synthetic import ensure_synthetic, synthetic_config
 from fastmri_pl.data.volumes import Volume
 from fastmri_pl.errors import DataError, exit_on_data_error
 from fastmri_pl.evaluate import evaluate
-from fastmri_pl.memory.auto import resolve_levers
+from fastmri_pl.memory.auto import resolve_inference_levers
+from fastmri_pl.memory.data_shapes import leaderboard_shapes
 from fastmri_pl.reconstruction.folders import (
     SUBMISSION_DIR,
     acceleration_folders,
@@ -144,8 +145,11 @@ def _reconstruct_planned(
     run.timings.skipped_volumes = len(complete)
     run.device = device = inference_device(cfg)
     set_cudnn_benchmark(cfg.hardware)
-    net = to_memory_format(load_net(resolve_levers(cfg), device), cfg.hardware)
     readout_crop = bool(cfg.data.get("readout_crop", False))
+    samples = leaderboard_shapes(
+        volumes, Path(cfg.data.root), readout_crop, cfg.data.get("virtual_coils"), lambda v: crop_size(cfg, v)
+    )
+    net = to_memory_format(load_net(resolve_inference_levers(cfg, samples), device), cfg.hardware)
     console.print(
         f"model {type(net).__name__} on {device}, precision {cfg.hardware.precision}, "
         f"readout crop {'on' if readout_crop else 'off'}"

@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 from fastmri_pl import CONFIG_DIR
 from fastmri_pl.errors import DataError, exit_on_data_error
 from fastmri_pl.loggers.runs import finish_runs, log_run_config
-from fastmri_pl.memory.auto import resolve_levers
+from fastmri_pl.memory.auto import resolve_training_levers
 from fastmri_pl.memory.oom import oom_message
 from fastmri_pl.models.levers import MemoryLevers
 from fastmri_pl.runs.atomic import check_writable_folder
@@ -53,8 +53,10 @@ def train(cfg: DictConfig) -> float | None:
 
 
 def _fit(cfg: DictConfig, ckpt_path: str | None) -> float | None:
+    # before seeding: whether the plan is made (modules built on fake tensors) or read from its cache, the
+    # run starts from the same random state
+    cfg = resolve_training_levers(cfg)
     L.seed_everything(cfg.seed, workers=True)
-    cfg = resolve_levers(cfg)
     datamodule = factory.build_datamodule(cfg)
     module = to_memory_format(factory.build_module(cfg), cfg.hardware)  # cuDNN autotuning: trainer.benchmark
     if ckpt_path is not None and cfg.get("init_from"):

@@ -99,6 +99,15 @@ def project_root_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session", autouse=True)
+def user_cache_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`XDG_CACHE_HOME` for the whole session (and the CLI subprocesses): the user-level caches (lever plans,
+    `memory.plan_cache`) are written there, never into the developer's `~/.cache`."""
+    cache = tmp_path_factory.mktemp("user_cache")
+    os.environ["XDG_CACHE_HOME"] = str(cache)
+    return cache
+
+
 # The tests' tensors are tiny: with more than one intra-op thread, thread synchronisation costs more than the
 # arithmetic, and on a shared 2-core machine spinning OpenMP threads made single tests 10-50x slower.
 torch.set_num_threads(1)

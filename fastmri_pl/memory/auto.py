@@ -1,22 +1,40 @@
-"""`hardware.levers=auto`: the planner's choice for the profile's budget and the data's shape."""
+"""`hardware.levers=auto`: the planner's choice for the profile's budget and the data that is there, cached.
+
+`train` plans the training step for the largest sample of its training split and reports the inference pass
+for the largest validation (or leaderboard) one (`memory.data_plan`); `reconstruct` plans the inference pass
+for the largest leaderboard volume (`planner.plan_inference`). Plans are kept by `memory.plan_cache` (the
+run folder and a user-level cache), so a restart or a resume does not plan again. `bench` and `submit`, and
+`train` with `hardware.levers_auto_shape` set, plan once for that fixed shape (the SNU brain shape by
+default) and keep nothing.
+"""
+
+import time
+from dataclasses import asdict
+from pathlib import Path
 
 from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf
 
 from fastmri_pl.memory.batch import BatchShape
-from fastmri_pl.memory.estimate import with_levers
-from fastmri_pl.memory.planner import plan
+from fastmri_pl.memory.data_plan import plan_for_data
+from fastmri_pl.memory.data_shapes import SampleShape, data_shapes, largest
+from fastmri_pl.memory.estimate import gib, with_levers
+from fastmri_pl.memory.plan_cache import PLAN_FILE, LeversPlan, load_plan, plan_key, save_plan
+from fastmri_pl.memory.planner import plan, plan_inference
 from fastmri_pl.models.levers import MemoryLevers
+from fastmri_pl.runs.summary import print_levers_plan
 
 # the SNU FastMRI Challenge brain k-space, the largest shape the profiles are made for
 DEFAULT_AUTO_SHAPE = {"coils": 16, "height": 768, "width": 396}
 
 
 def resolve_levers(cfg: DictConfig) -> DictConfig:
-    """`cfg` with `hardware.levers=auto` replaced by the planner's choice (logged); any other `cfg` as it is.
+    """`cfg` with `hardware.levers=auto` replaced by the planner's choice at the fixed shape (`auto_levers`;
+    logged); any other `cfg` as it is. For `bench` and `submit`, which train on no data of their own.
 
-    The entry points call this before the factory builds anything: the planner builds its candidates through
-    the factory, so the factory cannot ask the planner itself without an import circle.
+    The entry points call this (or `resolve_training_levers`, `resolve_inference_levers`) before the factory
+    builds anything: the planner builds its candidates through the factory, so the factory cannot ask the
+    planner itself without an import circle.
     """
     if not isinstance(cfg.hardware.levers, str):
         return cfg
@@ -25,13 +43,30 @@ def resolve_levers(cfg: DictConfig) -> DictConfig:
     return with_levers(cfg, levers)
 
 
-def auto_levers(cfg: DictConfig, margin_gib: float = 0.0) -> MemoryLevers:
-    """Levers for `hardware.memory_gb` at `hardware.levers_auto_shape` (or the SNU brain shape), its height
-    cropped to the target's when the run's `data.readout_crop` is on."""
+def resolve_training_levers(cfg: DictConfig) -> DictConfig:
+    """`train`'s `resolve_levers`: planned for the run's data (`data_levers`, kept in the run folder
+    `paths.output_dir` and the user cache) and printed as the start-up output's levers line; with
+    `hardware.levers_auto_shape` set, for that fixed shape instead."""
+    if not isinstance(cfg.hardware.levers, str) or cfg.hardware.get("levers_auto_shape"):
+        return resolve_levers(cfg)
+    check_auto(cfg)
+    run_dir = Path(cfg.paths.output_dir)
+    found, origin = data_levers(cfg, run_dir)
+    print_levers_plan(found, origin)
+    return with_levers(cfg, MemoryLevers(**found.levers))
+
+
+def check_auto(cfg: DictConfig) -> None:
     if cfg.hardware.levers != "auto":
         raise ValueError(f"hardware.levers must be a mapping or 'auto', got {cfg.hardware.levers!r}")
     if cfg.hardware.get("memory_gb") is None:
         raise ValueError("hardware.levers=auto needs hardware.memory_gb (the budget to plan for)")
+
+
+def auto_levers(cfg: DictConfig, margin_gib: float = 0.0) -> MemoryLevers:
+    """Levers for `hardware.memory_gb` at `hardware.levers_auto_shape` (or the SNU brain shape), its height
+    cropped to the target's when the run's `data.readout_crop` is on."""
+    check_auto(cfg)
     sizes = {**DEFAULT_AUTO_SHAPE, **(cfg.hardware.get("levers_auto_shape") or {})}
     shape = BatchShape(
         adj_slices=int(cfg.model.get("num_adj_slices", 1)),
@@ -41,3 +76,74 @@ def auto_levers(cfg: DictConfig, margin_gib: float = 0.0) -> MemoryLevers:
     if OmegaConf.select(cfg, "data.readout_crop", default=False):
         shape = shape.readout_cropped()
     return plan(cfg, shape, float(cfg.hardware.memory_gb), margin_gib).chosen.levers
+
+
+def data_levers(cfg: DictConfig, run_dir: Path | None) -> tuple[LeversPlan, str]:
+    """The training plan for the run's data (from the run folder or the user cache when its key matches),
+    and where it came from."""
+    shapes = data_shapes(cfg.data)
+    adj_slices = int(cfg.model.get("num_adj_slices", 1))
+    batch_size = int(cfg.hardware.get("batch_size") or 1)
+    planned_for = {
+        "train": shapes.largest_train.as_json(adj_slices),
+        "infer": shapes.largest_infer.as_json(adj_slices),
+    }
+    key = plan_key("train", cfg, {"planned_for": planned_for, "train_shapes": shapes.histogram()})
+    cached = load_plan(key, run_dir)
+    if cached is not None:
+        return cached[0], f"plan from {cached[1]}"
+    started = time.perf_counter()
+    planned = plan_for_data(cfg, shapes, None, adj_slices=adj_slices, batch_size=batch_size)
+    assert planned.plan is not None  # levers None: a search
+    found = LeversPlan(
+        key=key,
+        kind="train",
+        levers=asdict(planned.levers),
+        planned_for=planned.planned_for(),
+        need_gib=gib(planned.need),
+        budget_gib=gib(planned.plan.budget),
+        cascades=int(cfg.model.net.get("num_cascades", 0) or 0),
+        times=planned.time.as_json(),
+        reason=planned.plan.reason,
+    )
+    return found, _saved(found, run_dir, started)
+
+
+def resolve_inference_levers(cfg: DictConfig, samples: tuple[SampleShape, ...]) -> DictConfig:
+    """`cfg` with `hardware.levers=auto` replaced by the fastest chunking whose inference pass at the largest
+    of `samples` (batch 1, as `reconstruct` runs) fits; kept in the user cache; any other `cfg` as it is."""
+    if not isinstance(cfg.hardware.levers, str):
+        return cfg
+    check_auto(cfg)
+    sample = largest(samples)
+    adj_slices = int(cfg.model.get("num_adj_slices", 1))
+    planned_for = {"infer": sample.as_json(adj_slices)}
+    key = plan_key("inference", cfg, {"planned_for": planned_for})
+    cached = load_plan(key, None)
+    if cached is not None:
+        found, origin = cached[0], f"plan from {cached[1]}"
+    else:
+        started = time.perf_counter()
+        searched = plan_inference(cfg, sample.batch(adj_slices, 1), float(cfg.hardware.memory_gb))
+        found = LeversPlan(
+            key=key,
+            kind="inference",
+            levers=asdict(searched.chosen.levers),
+            planned_for=planned_for,
+            need_gib=gib(searched.chosen.need),
+            budget_gib=gib(searched.budget),
+            cascades=int(cfg.model.net.get("num_cascades", 0) or 0),
+            times={"ms_per_slice": list(searched.chosen.ms_per_slice)},
+            reason=searched.reason,
+        )
+        origin = _saved(found, None, started)
+    print_levers_plan(found, origin)
+    return with_levers(cfg, MemoryLevers(**found.levers))
+
+
+def _saved(found: LeversPlan, run_dir: Path | None, started: float) -> str:
+    """Save the plan; the start line's account of it."""
+    for warning in save_plan(found, run_dir):
+        rank_zero_info(warning)
+    where = f", saved to {run_dir / PLAN_FILE}" if run_dir is not None else ""
+    return f"planned in {time.perf_counter() - started:.0f} s{where}"

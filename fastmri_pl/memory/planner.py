@@ -20,10 +20,10 @@ from omegaconf import DictConfig
 
 from fastmri_pl.memory.batch import BatchShape
 from fastmri_pl.memory.card import CardMemory
-from fastmri_pl.memory.compose import estimate_composed
-from fastmri_pl.memory.estimate import Estimate, gib
+from fastmri_pl.memory.compose import estimate_composed, estimate_inference_composed
+from fastmri_pl.memory.estimate import Estimate, InferenceEstimate, gib
 from fastmri_pl.memory.report import GIB
-from fastmri_pl.memory.roofline import TimeEstimate, project_for
+from fastmri_pl.memory.roofline import DeviceSpeed, TimeEstimate, project_for, slice_ms
 from fastmri_pl.models.levers import MemoryLevers
 
 # forward passes per training step relative to no checkpointing (forward + backward ~ 3 forwards): a
@@ -31,6 +31,7 @@ from fastmri_pl.models.levers import MemoryLevers
 RELATIVE_RECOMPUTE = {"none": 1.0, "cascade": 4 / 3, "level": 5 / 3}
 
 Estimator = Callable[[DictConfig, BatchShape, MemoryLevers], Estimate]
+InferenceEstimator = Callable[[DictConfig, BatchShape, MemoryLevers], InferenceEstimate]
 
 
 class NoLeversFit(ValueError):
@@ -229,3 +230,66 @@ def partial_checkpoints(
         else:
             fewest_failing = count
     return estimated
+
+
+@dataclass(frozen=True)
+class InferenceCandidate:
+    """One chunking's inference pass: its estimate, need on the card and projected ms per slice."""
+
+    levers: MemoryLevers
+    estimate: InferenceEstimate
+    need: int
+    ms_per_slice: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class InferencePlan:
+    budget: int
+    margin: int
+    chosen: InferenceCandidate
+    candidates: tuple[InferenceCandidate, ...]
+
+    @property
+    def reason(self) -> str:
+        low, high = self.chosen.ms_per_slice
+        return (
+            f"shortest projected inference ({low:.1f}-{high:.1f} ms per slice) whose need on the card "
+            f"{gib(self.chosen.need):.2f} GiB + margin {gib(self.margin):.2f} GiB fits "
+            f"{gib(self.budget):.2f} GiB"
+        )
+
+
+def plan_inference(
+    cfg: DictConfig,
+    shape: BatchShape,
+    budget_gib: float,
+    margin_gib: float = 0.0,
+    estimator: InferenceEstimator = estimate_inference_composed,
+) -> InferencePlan:
+    """The fastest sensitivity chunking whose inference pass (batch `shape.batch_size`, as `reconstruct` runs
+    it) fits `budget_gib` and the card: without autograd, checkpointing and offload change nothing, so only
+    the planner's chunkings are searched. Raises `NoLeversFit` if none fits."""
+    card = CardMemory.from_config(cfg.hardware)
+    speed, precision = DeviceSpeed.from_config(cfg.hardware), str(cfg.hardware.precision)
+    budget, margin = card.limit(int(budget_gib * GIB)), int(margin_gib * GIB)
+    chunkings = {
+        MemoryLevers(sens_chunk=lv.sens_chunk, coil_chunk=lv.coil_chunk)
+        for lv in candidate_levers(shape.coils)
+    }
+    candidates = []
+    for levers in sorted(chunkings, key=cost):
+        estimate = estimator(cfg, shape, levers)
+        need = card.need(estimate.peak, estimate.reserved)
+        candidates.append(
+            InferenceCandidate(levers, estimate, need, slice_ms(estimate.costs, speed, precision))
+        )
+    fitting = [c for c in candidates if c.need + margin <= budget]
+    if not fitting:
+        smallest = min(candidates, key=lambda c: c.need)
+        raise NoLeversFit(
+            f"no lever setting fits {gib(budget):g} GiB for inference: the smallest need on the card is "
+            f"{gib(smallest.need):.2f} GiB ({smallest.levers}) + margin {margin_gib:g} GiB; use a card with "
+            "more memory or a smaller model"
+        )
+    chosen = min(fitting, key=lambda c: sum(c.ms_per_slice))
+    return InferencePlan(budget, margin, chosen, tuple(candidates))

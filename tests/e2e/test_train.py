@@ -1,5 +1,6 @@
 """End-to-end training on synthetic HDF5 data: every model runs, VarNet learns, runs resume, bad input."""
 
+import json
 import shutil
 import subprocess
 import sys
@@ -14,9 +15,12 @@ from fastmri_pl import CONFIG_DIR
 from fastmri_pl import train as train_module
 from fastmri_pl.errors import DataError
 from fastmri_pl.memory import auto as memory_auto
+from fastmri_pl.memory.data_plan import plan_for_data
+from fastmri_pl.memory.plan_cache import PLAN_FILE
 from fastmri_pl.models.levers import MemoryLevers
 from fastmri_pl.train import train
 from fastmri_pl.training import factory
+from tests.helpers.stand_in_estimates import stand_in_estimate, stand_in_inference
 
 pytestmark = pytest.mark.slow  # end-to-end runs of the commands
 
@@ -216,20 +220,30 @@ def test_wandb_checkpoint_artifacts_only_online(compose_config, tmp_path, monkey
 
 
 def test_levers_auto_is_planned_before_the_network_is_built(
-    compose_config, train_tiny_overrides, tmp_path, monkeypatch
+    compose_config, train_tiny_overrides, tmp_path, monkeypatch, capsys
 ):
-    """`train` asks the planner (stood in for here: a real plan traces every candidate) and the network gets
-    its choice; the factory itself refuses `auto`, since the planner builds modules through it."""
-    planned = MemoryLevers(checkpoint="cascade")
+    """`train` asks the planner for its data's largest sample (stand-in estimators here: a real plan traces
+    every candidate), prints what it planned for and keeps the plan in the run folder; the network gets its
+    choice. The factory itself refuses `auto`, since the planner builds modules through it."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user_cache"))
     asked = []
-    monkeypatch.setattr(memory_auto, "auto_levers", lambda cfg: asked.append(cfg) or planned)
+
+    def planner(cfg, shapes, levers, **options):
+        asked.append(shapes)
+        stand_ins = {"estimator": stand_in_estimate, "infer_estimator": stand_in_inference}
+        return plan_for_data(cfg, shapes, levers, **options, **stand_ins)
+
+    monkeypatch.setattr(memory_auto, "plan_for_data", planner)
     built = []
     build_module = factory.build_module
     monkeypatch.setattr(factory, "build_module", lambda cfg: built.append(build_module(cfg)) or built[-1])
     overrides = [*train_tiny_overrides, "model=varnet_small", "debug=fdr", "hardware.levers=auto"]
-    cfg = compose_config(overrides, output_dir=tmp_path)
+    cfg = compose_config([*overrides, "hardware.memory_gb=1"], output_dir=tmp_path)
     with pytest.raises(DataError, match="resolve_levers") as error:
         factory.build_levers(cfg)
     assert error.value.path == "hardware.levers"
     assert train(cfg) is not None
-    assert len(asked) == 1 and built[0].net.levers == planned
+    record = json.loads((tmp_path / PLAN_FILE).read_text())
+    assert len(asked) == 1 and built[0].net.levers == MemoryLevers(**record["levers"])
+    assert record["planned_for"]["train"]["coils"] == 3 and built[0].net.levers.coil_chunk == 3
+    assert "levers: auto -> " in capsys.readouterr().out
