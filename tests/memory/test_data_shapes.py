@@ -6,6 +6,7 @@ import shutil
 import pytest
 from omegaconf import OmegaConf
 
+from fastmri_pl.data.readers import index_volumes
 from fastmri_pl.errors import DataError
 from fastmri_pl.memory.data_shapes import SampleShape, data_shapes, largest
 
@@ -63,8 +64,11 @@ def test_a_bad_file_is_the_data_packages_one_line_error(data_mixed_root, tmp_pat
     root = tmp_path / "data"
     shutil.copytree(data_mixed_root, root)
     (root / "train" / "kspace" / "brain_acc8_2.h5").write_bytes(b"not hdf5")
-    with pytest.raises(DataError, match="brain_acc8_2.h5: cannot be read as HDF5"):
+    with pytest.raises(DataError) as from_training:
+        index_volumes("snu", root / "train")
+    with pytest.raises(DataError, match="brain_acc8_2.h5") as from_planning:
         data_shapes(data_cfg(root))
+    assert str(from_planning.value) == str(from_training.value)
 
 
 def test_largest_breaks_ties_by_file_name():
