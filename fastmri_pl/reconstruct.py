@@ -146,9 +146,8 @@ def _reconstruct_planned(
     run.device = device = inference_device(cfg)
     set_cudnn_benchmark(cfg.hardware)
     readout_crop = bool(cfg.data.get("readout_crop", False))
-    samples = leaderboard_shapes(
-        volumes, Path(cfg.data.root), readout_crop, cfg.data.get("virtual_coils"), lambda v: crop_size(cfg, v)
-    )
+    cropped = [(item.volume, item.crop) for item in planned]
+    samples = leaderboard_shapes(cropped, Path(cfg.data.root), readout_crop, cfg.data.get("virtual_coils"))
     net = to_memory_format(load_net(resolve_inference_levers(cfg, samples), device), cfg.hardware)
     console.print(
         f"model {type(net).__name__} on {device}, precision {cfg.hardware.precision}, "

@@ -10,7 +10,7 @@ Indexing goes through `data.readers.index_volumes`, so a bad file is the same on
 """
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -160,15 +160,10 @@ def data_shapes(data: DictConfig) -> DataShapes:
 
 
 def leaderboard_shapes(
-    volumes: dict[str, list[Volume]],
+    cropped: Iterable[tuple[Volume, tuple[int, int]]],
     root: Path,
     readout_crop: bool,
     virtual_coils: int | None,
-    crop_of: Callable[[Volume], tuple[int, int]],
 ) -> tuple[SampleShape, ...]:
-    """The samples `reconstruct` runs: each acceleration folder's volumes, cropped to `crop_of(volume)`."""
-    return tuple(
-        volume_sample(volume, root, readout_crop, virtual_coils, crop_of(volume))
-        for group in volumes.values()
-        for volume in group
-    )
+    """The samples `reconstruct` runs: each leaderboard volume with the output crop it is reconstructed at."""
+    return tuple(volume_sample(volume, root, readout_crop, virtual_coils, crop) for volume, crop in cropped)
