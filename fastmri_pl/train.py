@@ -1,6 +1,7 @@
 """`python -m fastmri_pl.train`: compose the config, build the parts, fit, validate the best checkpoint."""
 
 import sys
+import warnings
 from pathlib import Path
 
 import hydra
@@ -35,19 +36,23 @@ TOP_LEVEL_TYPES = {
     "optimized_metric": str,
     "challenge": int | None,
 }
+# Lightning's ModelCheckpoint warning about a non-empty folder: silenced on a resume, where it is expected
+RESUME_FOLDER_WARNING = r"Checkpoint directory .* exists and is not empty"
 # maps passed to a class as keyword arguments without a `_target_` (`levers: auto` is a string, not checked)
 NODE_TYPES = {"hardware.levers": MemoryLevers}
 
 
 def train(cfg: DictConfig) -> float | None:
-    """Fits the model and returns `optimized_metric` of the best checkpoint (what Hydra sweepers optimise)."""
-    print_startup(cfg)
+    """Fits the model and returns `optimized_metric` of the best checkpoint (what Hydra sweepers optimise).
+
+    Every check that can refuse the run comes before the config tree, so a refusal is the last line shown."""
     check_config_types(cfg, TOP_LEVEL_TYPES, NODE_TYPES)
     check_hardware(cfg)
     check_determinism(cfg)
     check_cuda_build(cfg.hardware.accelerator)
     ckpt_path = resolve_ckpt_path(cfg.ckpt_path, cfg.paths.output_dir)
     check_output_folder(cfg.paths.output_dir, resuming=ckpt_path is not None)
+    print_startup(cfg)
     with run_folder_lock(cfg.paths.output_dir):
         return _fit(cfg, ckpt_path)
 
@@ -75,7 +80,10 @@ def _fit(cfg: DictConfig, ckpt_path: str | None) -> float | None:
         log_run_config(loggers, cfg)
         metrics = {}
         if module.has_trainable_parameters:
-            trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+            with warnings.catch_warnings():
+                if ckpt_path is not None:  # a resume expects the checkpoints Lightning would warn about
+                    warnings.filterwarnings("ignore", message=RESUME_FOLDER_WARNING)
+                trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
             metrics = dict(trainer.callback_metrics)
         if cfg.validate_best or not module.has_trainable_parameters:
             best_path = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""

@@ -2,6 +2,7 @@
 last.ckpt follows every epoch whatever the metric did, a full disk or a blocked checkpoints folder ends with
 one line and leaves earlier checkpoints loadable."""
 
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -150,3 +151,23 @@ def test_summary_names_only_checkpoints_that_exist(tmp_path, capsys):
     print_summary(OmegaConf.create({"paths": {"output_dir": str(tmp_path)}}), trainer, {})
     out = capsys.readouterr().out
     assert "best checkpoint" in out and "last checkpoint" not in out
+
+
+def test_lightning_warns_of_a_non_empty_checkpoint_folder_on_a_fresh_run_only(
+    compose_config, train_tiny_overrides, tmp_path
+):
+    """A resume expects its checkpoints: Lightning's "exists and is not empty" is silenced then, and only then
+    (a fresh run into a folder holding other files still hears it)."""
+    base = [*train_tiny_overrides, "model=varnet_small", "validate_best=false"]
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "notes.txt").write_text("not a checkpoint")
+    fresh = compose_config(base, output_dir=run)
+    with pytest.warns(UserWarning, match=train_module.RESUME_FOLDER_WARNING):
+        train(fresh)
+    resume = compose_config([*base, "ckpt_path=last", "trainer.max_epochs=2"], output_dir=run)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train(resume)
+    assert load_last(run)["epoch"] == 1
+    assert not [w for w in caught if "exists and is not empty" in str(w.message)]

@@ -4,8 +4,10 @@ warning before a full-size model trains on the CPU."""
 import sys
 
 import pytest
+import torch
 
 from fastmri_pl import train as train_module
+from fastmri_pl.errors import DataError
 from fastmri_pl.runs.summary import print_startup
 
 
@@ -47,3 +49,22 @@ def test_tree_shows_an_unresolvable_value_as_written(compose_config, tmp_path, c
     cfg = compose_config(["model=varnet_small", "+trainer.note=${missing.key}"], output_dir=tmp_path)
     print_startup(cfg)
     assert any("note: ${missing.key}" in line for line in capsys.readouterr().out.splitlines())
+
+
+@pytest.mark.parametrize(
+    ("overrides", "problem"),
+    [
+        (["validate_best=maybe"], "validate_best"),
+        (["ckpt_path=last"], "no checkpoint to resume from"),
+        (["hardware=a100"], "CUDA"),
+    ],
+)
+def test_a_refusal_comes_before_the_run_line_and_the_config_tree(
+    compose_config, train_tiny_overrides, tmp_path, capsys, overrides, problem
+) -> None:
+    """A refused run prints nothing but its one line: no 150-line config tree above it."""
+    if problem == "CUDA" and torch.cuda.is_available():
+        overrides, problem = ["trainer.max_epochs=many"], "max_epochs"
+    with pytest.raises(DataError, match=problem):
+        train_module.train(compose_config([*train_tiny_overrides, *overrides], output_dir=tmp_path))
+    assert capsys.readouterr().out == ""
