@@ -87,7 +87,7 @@ def build_sample(
     slices, coils, height, width = kspace.shape
     masked = torch.from_numpy(kspace)
     masked.mul_(mask.reshape(1, 1, 1, width))
-    if readout_crop:  # indexing refused targets larger than the k-space image
+    if readout_crop:  # the target as read fits the k-space image (`h5checks.target_crop`)
         masked = crop_readout(masked, target.shape[0])
         height = target.shape[0]
     if coil_matrix is not None:
