@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks import gpu_check
+from benchmarks import gpu_check, reconstruct_row
 from benchmarks.gpu_check import CheckPlan, dry_run, memory_rows, move_previous, weights_sha256
 from benchmarks.gpu_check_report import (
     ReportRow,
@@ -198,3 +198,27 @@ def test_the_check_itself_refuses_to_run_without_cuda(monkeypatch, capsys, tmp_p
     assert gpu_check.main(["--out", str(tmp_path)]) == 2
     assert "DRY_RUN=1" in capsys.readouterr().err
     assert not (tmp_path / "report.json").exists()
+
+
+def test_a_reconstruct_row_that_runs_out_of_memory_is_a_row(monkeypatch, tmp_path: Path):
+    """`benchmarks.reconstruct_row` writes `fits: false` and the note instead of crashing (exit 0)."""
+
+    def out_of_memory(cfg, console=None):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB")
+
+    monkeypatch.setattr(reconstruct_row, "reconstruct", out_of_memory)
+    output = tmp_path / "row.json"
+    overrides = [
+        "model=zero_filled",
+        "data=synthetic",
+        f"data.root={tmp_path}/data",
+        f"output_dir={tmp_path}/o",
+    ]
+    assert reconstruct_row.main(["--output", str(output), "--", *overrides]) == 0
+    row = json.loads(output.read_text())
+    assert (row["fits"], row["note"], row["card"]) == (
+        False,
+        "does not fit: out of memory while reconstructing",
+        "cpu",
+    )
+    assert reconstruct_row.main(["--output", str(output), "--", *overrides]) == 2  # never over an earlier row
