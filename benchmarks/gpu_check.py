@@ -111,7 +111,7 @@ class CheckPlan:
     # estimates computed at once, one process and one core each (a GPU machine has the cores to spare)
     workers: int = field(default_factory=lambda: min(4, os.cpu_count() or 1))
     timeouts: dict[str, int] = field(
-        default_factory=lambda: {"bench": 240, "train": 150, "data": 120, "reconstruct": 120}
+        default_factory=lambda: {"bench": 240, "train": 200, "data": 120, "reconstruct": 120}
     )
 
 

@@ -50,6 +50,8 @@ class RowEstimate:
     def of(cls, cfg: DictConfig, shape: BatchShape, estimate: Estimate, seconds: float) -> "RowEstimate":
         card = CardMemory.from_config(cfg.hardware)
         time = project_for(cfg, estimate.train_costs, estimate.infer_costs, shape.batch_size)
+        # project_for prices this many leaderboard slices (memory.leaderboard_slices, else the SNU count)
+        slices = int((cfg.get("memory") or {}).get("leaderboard_slices") or LEADERBOARD_SLICES)
         return cls(
             params=estimate.params,
             train_peak=estimate.train_peak,
@@ -57,7 +59,7 @@ class RowEstimate:
             train_card=card.need(estimate.train_peak, estimate.train_reserved),
             infer_card=card.need(estimate.infer_peak, estimate.infer_reserved),
             step_s=time.step_s,
-            slice_s=(time.leaderboard_s[0] / LEADERBOARD_SLICES, time.leaderboard_s[1] / LEADERBOARD_SLICES),
+            slice_s=(time.leaderboard_s[0] / slices, time.leaderboard_s[1] / slices),
             seconds=seconds,
         )
 
