@@ -32,8 +32,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from multiprocessing import get_context
@@ -318,15 +319,15 @@ def estimates(plan: CheckPlan, jobs: list[EstimateJob]) -> dict[str, RowEstimate
             flush=True,
         )
         started = time.perf_counter()
-        if plan.workers > 1 and len(missing) > 1:
-            workers = min(plan.workers, len(missing))
-            with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-                computed = list(pool.map(_estimate_one, missing))
-        else:
-            computed = [_estimate_one(job) for job in missing]
-        for job, estimate in zip(missing, computed, strict=True):
-            print(f"estimate of {job.name}: {estimate.seconds:.0f} s")
-            known[job.key] = estimate
+        with ExitStack() as stack:
+            results: Iterator[RowEstimate] = map(_estimate_one, missing)
+            if plan.workers > 1 and len(missing) > 1:
+                context = get_context("spawn")
+                pool = stack.enter_context(ProcessPoolExecutor(min(plan.workers, len(missing)), context))
+                results = pool.map(_estimate_one, missing)
+            for job, estimate in zip(missing, results, strict=True):  # each said as it is done
+                print(f"estimate of {job.name}: {estimate.seconds:.0f} s", flush=True)
+                known[job.key] = estimate
         print(f"estimates took {time.perf_counter() - started:.0f} s", flush=True)
         filed = {job.key: (f"{job.name}: {_shape_text(job.shape)}", known[job.key]) for job in jobs}
         write_atomically(path, estimates_json(filed).encode())
