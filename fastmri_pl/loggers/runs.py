@@ -56,6 +56,16 @@ def wandb_settings(logger_cfg: DictConfig, output_dir: Path, resuming: bool) -> 
     return OmegaConf.merge(logger_cfg, changes)
 
 
+def without_anonymous(logger: Logger) -> Logger:
+    """The W&B logger without the `anonymous=None` Lightning's `WandbLogger` always hands `wandb.init`: W&B
+    removed anonymous mode (wandb/wandb#10909; 0.31 here) and warns on every start that the setting has no
+    effect. Left out, W&B takes its own default, which is what None meant; offline mode is untouched."""
+    init = getattr(logger, "_wandb_init", None)  # Lightning's keyword arguments for `wandb.init`
+    if isinstance(init, dict) and "anonymous" in init and init["anonymous"] is None:
+        del init["anonymous"]
+    return logger
+
+
 def run_config(cfg: DictConfig) -> dict[str, Any]:
     """The resolved config plus Hydra's group choices and command-line overrides, so runs can be filtered by
     `choices.model`, `choices.hardware`, ... and show how they were started."""

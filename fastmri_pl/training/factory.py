@@ -4,15 +4,17 @@ from pathlib import Path
 
 import lightning as L
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import LearningRateMonitor
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelSummary
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from fastmri_pl.callbacks.model_summary import ModelTable
 from fastmri_pl.errors import DataError
-from fastmri_pl.loggers.runs import is_wandb, wandb_settings
+from fastmri_pl.loggers.runs import is_wandb, wandb_settings, without_anonymous
 from fastmri_pl.models.levers import MemoryLevers
 from fastmri_pl.runs.checkpoint_io import AtomicCheckpointIO
+from fastmri_pl.runtime.quiet import quiet_lightning
 from fastmri_pl.training.module import ReconModule
 
 
@@ -71,11 +73,27 @@ def build_loggers(cfg: DictConfig, resuming: bool = False) -> list[Logger]:
             continue
         if is_wandb(logger_cfg):
             logger_cfg = wandb_settings(logger_cfg, Path(cfg.paths.output_dir), resuming)
-        loggers.append(instantiate(logger_cfg))
+            loggers.append(without_anonymous(instantiate(logger_cfg)))
+        else:
+            loggers.append(instantiate(logger_cfg))
     return loggers
 
 
 def build_trainer(cfg: DictConfig, callbacks: list[L.Callback], loggers: list[Logger]) -> L.Trainer:
-    """The configured Trainer; its checkpoints are written atomically (`AtomicCheckpointIO`)."""
-    plugins = [AtomicCheckpointIO()]
-    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=plugins)
+    """The configured Trainer; its checkpoints are written atomically (`AtomicCheckpointIO`).
+
+    `trainer.enable_model_summary` prints our `ModelTable` (Lightning's without the FLOPs it cannot count)
+    unless a summary callback is configured; Lightning is told not to add its own, which also spares the line
+    it prints when it finds one. Lightning's start-up notices that are not ours stay off (`quiet_lightning`).
+    """
+    quiet_lightning()
+    wants_summary = bool(cfg.trainer.get("enable_model_summary", True))
+    if wants_summary and not any(isinstance(c, ModelSummary) for c in callbacks):
+        callbacks = [*callbacks, ModelTable()]
+    return instantiate(
+        cfg.trainer,
+        callbacks=callbacks,
+        logger=loggers or False,
+        plugins=[AtomicCheckpointIO()],
+        enable_model_summary=False,
+    )
