@@ -79,6 +79,14 @@ def nominal_acceleration(path: Path) -> float | None:
     return None
 
 
+def acceleration_subfolders(folder: Path) -> list[Path]:
+    """The `acc<N>` folders directly under `folder` (the SNU leaderboard's) in order of acceleration (acc4
+    before acc10): what `reconstruct` reads and `evaluate` scores; other entries are left out."""
+    folders = {p: _ACCELERATION.fullmatch(p.name) for p in folder.iterdir() if p.is_dir()}
+    named = {p: float(match.group(1)) for p, match in folders.items() if match}
+    return sorted(named, key=lambda p: (named[p], p.name))
+
+
 def h5_files(folder: Path) -> list[Path]:
     """The `.h5` files of a folder (temporary `.name.tmp` files of an interrupted write are not listed)."""
     if not folder.is_dir():

@@ -18,6 +18,7 @@ import torch
 
 from fastmri_pl.challenge.annotations import ANNOTATIONS_ATTR, Box, parse_annotations
 from fastmri_pl.data.h5checks import open_h5, require_attr, require_finite_slices, target_crop
+from fastmri_pl.data.volumes import acceleration_subfolders
 from fastmri_pl.errors import DataError
 from fastmri_pl.mri.crop import center_crop
 
@@ -63,7 +64,7 @@ def find_pairs(root: str | Path, recon_dir: str | Path, layout: str, split: str)
     if layout == "snu":
         pairs = [
             VolumePair(acc_dir.name, target.name, target, recon_dir / acc_dir.name / target.name)
-            for acc_dir in sorted(p for p in split_dir.iterdir() if p.is_dir())
+            for acc_dir in acceleration_subfolders(split_dir)
             for target in sorted((acc_dir / "image").glob("*.h5"))
         ]
         expected = "<acc>/image/*.h5 target files"

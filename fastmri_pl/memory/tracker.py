@@ -23,9 +23,9 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
-from fastmri_pl.memory.allocator import DeviceCacheReplay, PinnedHostCache
+from fastmri_pl.memory.allocator import MIN_BLOCK, DeviceCacheReplay, PinnedHostCache
 
-ALLOCATOR_ROUNDING = 512  # bytes; the CUDA caching allocator's smallest block and rounding step
+ALLOCATOR_ROUNDING = MIN_BLOCK  # bytes; the CUDA caching allocator's smallest block and rounding step
 
 
 def round_up(nbytes: int, multiple: int) -> int:

@@ -13,12 +13,12 @@ import re
 from pathlib import Path
 
 from fastmri_pl.challenge.rules import ChallengeRules
+from fastmri_pl.data.volumes import acceleration_subfolders
 from fastmri_pl.errors import DataError
 from fastmri_pl.runs.atomic import check_writable_folder
 
 LEADERBOARD_DIR = "leaderboard"
 SUBMISSION_DIR = "reconstructions_leaderboard"
-_ACC_FOLDER = re.compile(r"acc(\d+)")
 _SCORED_NAME = re.compile(r"(brain|knee)_test\d+\.h5")
 
 
@@ -27,10 +27,7 @@ def acceleration_folders(root: str | Path) -> list[Path]:
     leaderboard = Path(root) / LEADERBOARD_DIR
     if not leaderboard.is_dir():
         raise DataError(leaderboard, "no such folder (check data.root: it holds train/, val/, leaderboard/)")
-    folders = sorted(
-        (p for p in leaderboard.iterdir() if p.is_dir() and _ACC_FOLDER.fullmatch(p.name)),
-        key=lambda p: int(p.name[3:]),
-    )
+    folders = acceleration_subfolders(leaderboard)
     if not folders:
         raise DataError(leaderboard, "holds no acc<N> folders (expected acc4/acc8 or acc5/acc9)")
     for folder in folders:

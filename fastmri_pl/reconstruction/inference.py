@@ -24,6 +24,7 @@ from fastmri_pl.mri.coil_compression import compress_coils
 from fastmri_pl.mri.crop import center_crop
 from fastmri_pl.mri.masks import num_low_frequencies
 from fastmri_pl.mri.readout import crop_readout
+from fastmri_pl.runtime.gpu_check import CUDA_ACCELERATORS
 from fastmri_pl.runtime.precision import autocast
 from fastmri_pl.runtime.sync import synchronize
 from fastmri_pl.training import factory
@@ -35,7 +36,7 @@ T = TypeVar("T")
 
 def inference_device(cfg: DictConfig) -> torch.device:
     """CUDA when the profile asks for a GPU and one is present, else the CPU."""
-    wants_gpu = str(cfg.hardware.accelerator) in ("gpu", "cuda", "auto")
+    wants_gpu = str(cfg.hardware.accelerator) in CUDA_ACCELERATORS
     return torch.device("cuda" if wants_gpu and torch.cuda.is_available() else "cpu")
 
 

@@ -9,7 +9,9 @@ from fastmri_pl.data.dataset import ReconDataset
 from fastmri_pl.data.readers import index_volumes
 from fastmri_pl.data.transforms import MaskChooser, adjacent_slice_indices
 from fastmri_pl.data.volumes import FileFilter, nominal_acceleration
+from fastmri_pl.evaluation.pairs import find_pairs
 from fastmri_pl.mri.masks import MaskFunc
+from fastmri_pl.reconstruction.folders import acceleration_folders
 
 
 def test_index_pairs_snu_files_and_reads_their_metadata(data_snu_root: Path) -> None:
@@ -37,6 +39,20 @@ def test_nominal_acceleration_from_name_or_folder() -> None:
     assert nominal_acceleration(Path("train/kspace/brain_acc8_3.h5")) == 8.0
     assert nominal_acceleration(Path("leaderboard/acc5/kspace/brain_test1.h5")) == 5.0
     assert nominal_acceleration(Path("multicoil_val/file_brain_1.h5")) is None
+
+
+def test_reconstruct_and_evaluate_take_the_same_acceleration_folders_in_order(tmp_path: Path) -> None:
+    """acc4 before acc10 (not the alphabet's order), and a folder not named acc<N> is not a group."""
+    leaderboard = tmp_path / "leaderboard"
+    for name in ("acc10", "acc4", "notes"):
+        for kind in ("kspace", "image"):
+            (leaderboard / name / kind).mkdir(parents=True)
+            (leaderboard / name / kind / "brain_test1.h5").touch()
+    read = [p.name for p in acceleration_folders(tmp_path)]
+    scored = list(
+        dict.fromkeys(pair.group for pair in find_pairs(tmp_path, tmp_path / "out", "snu", "leaderboard"))
+    )
+    assert read == scored == ["acc4", "acc10"]
 
 
 @pytest.mark.parametrize(
