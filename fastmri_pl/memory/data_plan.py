@@ -8,23 +8,19 @@ the other candidates' epochs price every slice at the largest shape (their `epoc
 """
 
 import dataclasses
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from omegaconf import DictConfig, open_dict
 
-from fastmri_pl.memory.batch import BatchShape
 from fastmri_pl.memory.card import CardMemory
 from fastmri_pl.memory.compose import estimate_composed, estimate_inference_composed
 from fastmri_pl.memory.data_shapes import DataShapes
 from fastmri_pl.memory.epoch import Anchor, per_sample_epoch
-from fastmri_pl.memory.estimate import Estimate, InferenceEstimate, with_inference
-from fastmri_pl.memory.planner import Candidate, Estimator, Plan, plan
+from fastmri_pl.memory.estimate import Estimate, with_inference
+from fastmri_pl.memory.planner import Candidate, Estimator, InferenceEstimator, Plan, plan
 from fastmri_pl.memory.roofline import TimeEstimate, project_for
 from fastmri_pl.models.levers import MemoryLevers
-
-InferenceEstimator = Callable[[DictConfig, BatchShape, MemoryLevers], InferenceEstimate]
 
 
 @dataclass(frozen=True)
