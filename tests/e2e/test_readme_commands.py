@@ -33,7 +33,6 @@ NOT_RUN_HERE = {
     r"^source \.venv/bin/activate": "the harness runs every command with this venv active",
     r"/path/to/": "needs the challenge's or fastMRI's real data",
     r"\bIN\.(ckpt|pt)\b|OUT\.ckpt|=\.\.\.|\s\.\.\.$": "placeholders (IN.ckpt, ...) for the user's files",
-    r"fastmri_pl\.submit": "the 2026 export (issue 16) is not in this version yet",
     r"hardware=ddp": "needs several CUDA GPUs",
     r"hardware=slurm": "needs a SLURM cluster",
     r"benchmarks/memory_table\.py": "a benchmark: about 13 minutes on this CPU",
