@@ -69,6 +69,7 @@ FAILS_ON_PURPOSE = {
 # pages none of whose commands runs here -> why
 PAGES_NOT_RUN = {
     "docs/development.md": "make targets (tests/e2e/test_makefile.py, CI)",
+    "docs/gpu-check.md": "a CUDA card; the dry run's full-size estimates take minutes (tests/benchmarks/)",
     "docs/memory.md": "traces of the estimator (tests/memory/ check them on small shapes)",
     "docs/time.md": "full-size traces and benchmarks, minutes each (tests/memory/ check the method)",
     "docs/weights.md": "the user's published checkpoints (tests/weights/test_weights.py imports copies)",
