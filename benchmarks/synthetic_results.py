@@ -7,9 +7,9 @@ In a fresh project root (a temporary one by default; `FASTMRI_PL_ROOT`), runs th
 `python -m fastmri_pl.train experiment=quickstart` (what `make train` runs, with `logger=csv` to read its
 scores back), then `python -m fastmri_pl.reconstruct data=synthetic ... evaluate=true` for `model=zero_filled`
 and for `model=varnet_small` with the run's best checkpoint, and prints the validation line and the
-leaderboard table (masked SSIM, challenge=2024's rule; forward ms per slice on this machine, one thread each
-as the environment gives). Wall time and the load average are printed last: the SSIMs do not depend on the
-machine's load, the times do.
+leaderboard table (masked SSIM, challenge=2024's rule; forward ms per slice on this machine, `--threads`
+torch threads, one by default). Wall time and the load average are printed last: the SSIMs do not depend on
+the machine's load, the times do.
 """
 
 import argparse
@@ -25,8 +25,13 @@ from pathlib import Path
 GROUPS = ("acc4", "acc8", "total")
 
 
-def run(command: list[str], root: Path) -> None:
-    env = {**os.environ, "FASTMRI_PL_ROOT": str(root), "WANDB_MODE": "offline"}
+def run(command: list[str], root: Path, threads: int) -> None:
+    env = {
+        **os.environ,
+        "FASTMRI_PL_ROOT": str(root),
+        "WANDB_MODE": "offline",
+        "OMP_NUM_THREADS": str(threads),
+    }
     result = subprocess.run(
         [sys.executable, "-m", *command], cwd=root, env=env, capture_output=True, text=True
     )
@@ -54,12 +59,23 @@ def leaderboard_row(label: str, recon_dir: Path) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--root", type=Path, help="project root to work in (default: a temporary one)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="OMP_NUM_THREADS of the commands (1: a shared machine's load stalls "
+        "a second thread at every parallel region)",
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
         root = (args.root or Path(folder)).resolve()
         run_dir = root / "outputs" / "quickstart"
-        run(["fastmri_pl.train", "experiment=quickstart", "logger=csv", f"hydra.run.dir={run_dir}"], root)
+        run(
+            ["fastmri_pl.train", "experiment=quickstart", "logger=csv", f"hydra.run.dir={run_dir}"],
+            root,
+            args.threads,
+        )
         scores = validation_scores(run_dir)
         best = next(path for path in (run_dir / "checkpoints").glob("epoch*.ckpt"))
         models = {
@@ -82,6 +98,7 @@ def main() -> None:
                     f"output_dir={out}",
                 ],
                 root,
+                args.threads,
             )
             rows.append(leaderboard_row(label, out))
     print(

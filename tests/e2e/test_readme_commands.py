@@ -40,6 +40,7 @@ NOT_RUN_HERE = {
     r"benchmarks/coil_compression_ssim\.py": "a benchmark: 16-coil synthetic data, reconstructed four times",
     r"benchmarks/roofline_check\.py": "a benchmark: real training steps of full-width PromptMR, minutes",
     r"benchmarks/time_ab\.py": "a benchmark: interleaved training steps of full-width PromptMR, minutes",
+    r"benchmarks/synthetic_results\.py": "6 epochs of the quick start (the README's commands run it short)",
     r"benchmarks/weights_import\.py": "a benchmark: runs the full-size PromptMR and its re-creation",
     r"benchmarks/time_table\.py": "renders the JSON of the full-size traces before it (minutes each)",
     r"memory\.plan=true": "plans by tracing every lever candidate of the full PromptMR: minutes on this CPU",
