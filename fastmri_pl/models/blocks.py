@@ -154,7 +154,7 @@ class DecoderLevel(nn.Module):
         )
         self.reduce = nn.Conv2d(fused, in_chans, kernel_size=1, bias=bias)
         self.up = nn.Sequential(
-            BilinearUpsample(scale_factor=2),
+            BilinearUpsample(),
             nn.Conv2d(in_chans, out_chans, kernel_size=1, bias=False),
         )
         self.refine = CAB(out_chans, act_factory(), kernel_size, reduction, bias, use_ca)

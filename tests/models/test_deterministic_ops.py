@@ -22,7 +22,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from fastmri_pl import CONFIG_DIR
 from fastmri_pl.memory.trace import first_optimizer, prefer_foreach
-from fastmri_pl.models.deterministic_ops import BilinearUpsample, SpatialMean, bilinear_resize
+from fastmri_pl.models.deterministic_ops import BilinearUpsample, SpatialMean, UpsampleAxisX2, bilinear_resize
 from fastmri_pl.mri.padding import reflect_pad
 from fastmri_pl.runtime.precision import traced_autocast
 from fastmri_pl.training.factory import build_module
@@ -298,13 +298,85 @@ def test_bilinear_resize_equals_interpolate_in_values_and_gradients(size_in, siz
     assert_close_to(got[1], expected[1])
 
 
-@pytest.mark.parametrize("size", [(2, 3), (6, 6), (7, 5), (48, 50), (25, 49)])
+UPSAMPLE_SIZES = [(1, 1), (1, 4), (2, 3), (6, 6), (7, 5), (48, 50), (25, 49)]
+
+
+@pytest.mark.parametrize("size", UPSAMPLE_SIZES)
 def test_bilinear_upsample_equals_nn_upsample_in_values_and_gradients(size) -> None:
     x = torch.rand(1, 4, *size, generator=torch.Generator().manual_seed(0))
     expected = _values_and_input_grads(nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False), x)
-    got = _values_and_input_grads(BilinearUpsample(scale_factor=2), x)
+    got = _values_and_input_grads(BilinearUpsample(), x)
+    assert got[0].shape == (1, 4, 2 * size[0], 2 * size[1])
     assert_close_to(got[0], expected[0])
     assert_close_to(got[1], expected[1])
+
+
+def ulps_from(got: torch.Tensor, exact: torch.Tensor) -> float:
+    """The largest |got - exact| in units of the last place of `exact` (both of one dtype, exact > 0)."""
+    spacing = torch.nextafter(exact, torch.tensor(float("inf"), dtype=exact.dtype)) - exact
+    return float(((got.double() - exact.double()).abs() / spacing.double()).max())
+
+
+@pytest.mark.parametrize(
+    ("dtype", "per_axis", "both_axes"), [(torch.float32, 1, 2), (torch.bfloat16, 0, 1), (torch.float16, 0, 1)]
+)
+@pytest.mark.parametrize("scale", [1e-3, 1.0, 300.0])
+def test_bilinear_upsample_is_within_ulps_of_the_exact_value(dtype, per_axis, both_axes, scale) -> None:
+    """Against the float64 result rounded once: one lerp per axis is within 1 ulp in fp32 and exactly rounded
+    in 16 bit (computed in fp32); two axes round twice. `F.interpolate`'s own CPU kernel is 2 ulps off in
+    fp32 too (0.5 + the weights' products)."""
+    generator = torch.Generator().manual_seed(0)
+    for size in [(1, 2), (7, 5), (48, 50), (25, 49)]:
+        x = ((torch.rand(2, 8, *size, generator=generator) + 0.01) * scale).to(dtype)
+        exact_w = F.interpolate(x.double(), size=(size[0], 2 * size[1]), mode="bilinear", align_corners=False)
+        exact = F.interpolate(x.double(), scale_factor=2, mode="bilinear", align_corners=False)
+        assert ulps_from(UpsampleAxisX2.apply(x, -1), exact_w.to(dtype)) <= per_axis
+        assert ulps_from(BilinearUpsample()(x), exact.to(dtype)) <= both_axes
+        assert ulps_from(F.interpolate(x, scale_factor=2, mode="bilinear"), exact.to(dtype)) <= both_axes
+
+
+@pytest.mark.parametrize("size", [(1, 1), (1, 2), (2, 3), (5, 4), (4, 7)])
+def test_the_upsamples_backward_is_the_exact_adjoint(size) -> None:
+    """gradcheck in float64: the written-out backward equals the Jacobian of the forward."""
+    x = torch.rand(2, 3, *size, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    assert torch.autograd.gradcheck(BilinearUpsample(), (x.requires_grad_(),))
+    for dim in (-1, -2, 1):
+        assert torch.autograd.gradcheck(lambda t, d=dim: UpsampleAxisX2.apply(t, d), (x,))
+
+
+# what the banded up-sampling may run, forward and backward: views, copies, elementwise ops; no matmul
+BANDED_OPS = {"slice", "cat", "stack", "unsqueeze", "lerp", "view", "select", "add", "detach"}
+
+
+def test_the_upsample_is_banded_and_deterministic_on_cuda() -> None:
+    x, upstream = torch.rand(1, 2, 6, 5, requires_grad=True), torch.ones(1, 2, 12, 10)
+    recorder = _record(lambda: BilinearUpsample()(x).backward(upstream))
+    assert recorder.ops <= BANDED_OPS, recorder.ops - BANDED_OPS
+    assert recorder.refused == set()
+    assert torch.allclose(
+        x.grad, torch.full_like(x, 4.0)
+    )  # each input feeds 4 outputs with weights summing to 4
+
+
+@pytest.mark.parametrize("size", [(5, 4), (6, 7)])
+def test_bilinear_upsample_under_autocast_equals_nn_upsample(size) -> None:
+    """CPU bf16 autocast: a bf16 input (as a convolution under autocast hands it on) stays bf16 and the values
+    equal `nn.Upsample`'s within 1 ulp, the gradients within bf16 precision; an fp32 input stays fp32, as
+    `nn.Upsample` leaves it under autocast (CUDA autocast does not cast `upsample_bilinear2d` either)."""
+    x = torch.rand(1, 3, *size, generator=torch.Generator().manual_seed(0)) + 0.01
+    reference = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)
+    for dtype in (torch.bfloat16, torch.float32):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            expected = _values_and_input_grads(reference, x.to(dtype))
+            got = _values_and_input_grads(BilinearUpsample(), x.to(dtype))
+        assert got[0].dtype == expected[0].dtype == dtype
+        assert got[1].dtype == expected[1].dtype == dtype
+        if dtype == torch.bfloat16:
+            assert ulps_from(got[0], expected[0]) <= 1
+            torch.testing.assert_close(got[1], expected[1], rtol=1e-2, atol=1e-2)
+        else:
+            assert_close_to(got[0], expected[0])
+            assert_close_to(got[1], expected[1])
 
 
 def test_spatial_mean_is_adaptive_average_pooling_to_one_pixel() -> None:
@@ -331,8 +403,8 @@ def test_resize_follows_the_input_dtype_and_autocast(dtype: torch.dtype) -> None
     reference = F.interpolate(x, size=(12, 10), mode="bilinear", align_corners=False)
     low = bilinear_resize(x.to(dtype), (12, 10))
     with torch.autocast("cpu", dtype=dtype):
-        cast = BilinearUpsample(scale_factor=2)(x)
-    for result in (low, cast):
+        cast = bilinear_resize(x, (12, 10))  # matmuls: autocast casts them
+    for result in (low, cast, BilinearUpsample()(x.to(dtype))):
         assert result.dtype == dtype
         torch.testing.assert_close(result.float(), reference, rtol=0, atol=1e-2)
 
@@ -341,7 +413,10 @@ def test_resize_runs_on_fake_tensors_as_the_memory_estimator_traces() -> None:
     with FakeTensorMode():
         x = torch.empty(1, 8, 48, 50)
         assert bilinear_resize(x, (64, 64)).shape == (1, 8, 64, 64)
-        assert BilinearUpsample(scale_factor=2)(x).shape == (1, 8, 96, 100)
+        y = BilinearUpsample()(x.requires_grad_())
+        assert y.shape == (1, 8, 96, 100)
+        y.sum().backward()
+        assert x.grad.shape == x.shape
 
 
 # --- the shipped configs ---------------------------------------------------------------------------------
