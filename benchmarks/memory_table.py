@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
+from fastmri_pl import CONFIG_DIR
 from fastmri_pl.memory.batch import BatchShape
-from fastmri_pl.memory.cli import CONFIG_DIR
 from fastmri_pl.memory.compose import estimate_composed
 from fastmri_pl.memory.estimate import Estimate, gib
 from fastmri_pl.models.levers import MemoryLevers

@@ -2,6 +2,7 @@
 
 from importlib.resources import files
 
+from fastmri_pl.runs.logs import install_console_handler
 from fastmri_pl.runs.paths import register_resolvers
 
 __version__ = "0.1.0"
@@ -12,3 +13,4 @@ __version__ = "0.1.0"
 CONFIG_DIR = str(files("fastmri_pl.conf"))
 
 register_resolvers()  # before any config is composed: `paths.root_dir` is `${project_root:}`
+install_console_handler()  # the project's messages reach the console before Hydra sets up logging

@@ -31,15 +31,14 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-import hydra
 import torch
 from hydra import compose
 from omegaconf import DictConfig, OmegaConf
 from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.utils.flop_counter import FlopCounterMode
 
-from fastmri_pl import CONFIG_DIR
 from fastmri_pl.callbacks.memory import emulate_card
+from fastmri_pl.errors import DataError
 from fastmri_pl.memory.auto import resolve_levers
 from fastmri_pl.memory.batch import BatchShape
 from fastmri_pl.memory.estimate import reconstruct_forward, with_levers
@@ -49,8 +48,8 @@ from fastmri_pl.memory.row_estimate import RowEstimate, estimate_key, estimate_r
 from fastmri_pl.memory.trace import first_optimizer
 from fastmri_pl.models.levers import MemoryLevers
 from fastmri_pl.runs.atomic import write_atomically
+from fastmri_pl.runtime.command import command
 from fastmri_pl.runtime.conv_speed import set_cudnn_benchmark, to_memory_format
-from fastmri_pl.runtime.gpu_check import check_cuda_build
 from fastmri_pl.runtime.precision import autocast, cpu_precision, traced_autocast, uses_grad_scaler
 from fastmri_pl.runtime.sync import synchronize
 from fastmri_pl.training import factory
@@ -380,7 +379,6 @@ def profile_config(cfg: DictConfig, model: str, profile: str, device: torch.devi
 
 def run(cfg: DictConfig) -> list[BenchRow]:
     """Every model x profile of `cfg.bench` with the profile's levers, then each model without levers."""
-    check_cuda_build("cuda")
     output = _check_output(cfg.bench.get("output"))
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.type == "cpu":
@@ -452,7 +450,7 @@ def _check_output(output: str | None) -> Path | None:
         return None
     path = Path(output)
     if path.exists():
-        raise SystemExit(f"error: bench.output {path} exists; remove it or pass another file")
+        raise DataError("bench.output", f"{path} exists; remove it or pass another file")
     return path
 
 
@@ -503,7 +501,7 @@ def _levers_text(levers: MemoryLevers) -> str:
     )
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="bench")
+@command("bench", cuda="available")
 def main(cfg: DictConfig) -> None:
     run(cfg)
 

@@ -1,15 +1,21 @@
-"""The one error type for bad input files: it names the file and says what is wrong with it."""
+"""The ways a command ends other than success, each with its exit code: bad input (`DataError`, which names
+the file or config key and what is wrong with it), a stop that kept the work (`Stopped`), an interrupt."""
 
-import sys
+import logging
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+EXIT_BAD_INPUT = 2
+EXIT_OUT_OF_MEMORY = 3
 _MARKER = "DataError: "
+
+log = logging.getLogger("fastmri_pl")
 
 
 class DataError(ValueError):
-    """A data file or folder that cannot be used; the command-line entry points print it as one line."""
+    """A data file or folder, or a config value, that cannot be used; every command prints it as one line."""
 
     def __init__(self, path: str | Path, problem: str | None = None) -> None:
         if problem is None:
@@ -22,12 +28,34 @@ class DataError(ValueError):
         super().__init__(f"{self.path}: {problem}")
 
 
+class Stopped(Exception):
+    """A command that stopped before its end on purpose, its work kept: an interrupt after the last
+    checkpoint was written, an out-of-memory error after saving. The message says what was kept and how to
+    go on; `exit_code` is the process's (130 for SIGINT, 143 for SIGTERM, 3 for out of memory)."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what a cluster sends before it preempts a job) raised as the exception Ctrl-C raises, so every
+    command stops the same way for both and keeps what it has."""
+
+    signum = signal.SIGTERM
+
+
+def interrupt_exit_code(interrupt: KeyboardInterrupt) -> int:
+    """128 + the signal's number, as a shell reports a process ended by it: 130 (SIGINT), 143 (SIGTERM)."""
+    return 128 + int(getattr(interrupt, "signum", signal.SIGINT))
+
+
 @contextmanager
 def exit_on_data_error() -> Iterator[None]:
-    """For command-line entry points: a `DataError` ends the command with one line on stderr and exit code 2,
+    """A `DataError` ends the command with one `error:` line on stderr (and in the run's log) and exit code 2,
     not a traceback wall."""
     try:
         yield
     except DataError as error:
-        print(f"error: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
+        log.error(f"error: {error}")
+        raise SystemExit(EXIT_BAD_INPUT) from None

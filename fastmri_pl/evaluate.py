@@ -14,14 +14,11 @@ from collections.abc import Sequence
 from contextlib import closing
 from pathlib import Path
 
-import hydra
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig
 from rich.progress import track
 
-from fastmri_pl import CONFIG_DIR
 from fastmri_pl.challenge.rules import DEFAULT_YEAR, ChallengeRules, load_rules
-from fastmri_pl.errors import exit_on_data_error
 from fastmri_pl.evaluation.figures import GalleryRow, save_ssim_per_slice, save_worst_gallery
 from fastmri_pl.evaluation.pairs import check_pair, find_pairs, read_volume
 from fastmri_pl.evaluation.records import write_metrics_json, write_per_volume_csv
@@ -37,6 +34,7 @@ from fastmri_pl.evaluation.table import print_summary
 from fastmri_pl.mri.foreground import snu_foreground_mask
 from fastmri_pl.reconstruction.timing import RunTimings
 from fastmri_pl.runs.atomic import WriteError
+from fastmri_pl.runtime.command import command
 from fastmri_pl.training import factory
 
 FIGURES_DIR = "figures"
@@ -169,10 +167,9 @@ def run(cfg: DictConfig) -> dict[str, dict[str, float | int]]:
     )
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="evaluate")
+@command("evaluate")
 def main(cfg: DictConfig) -> None:
-    with exit_on_data_error():
-        run(cfg)
+    run(cfg)
 
 
 if __name__ == "__main__":

@@ -14,25 +14,22 @@ timings (and with evaluate=true its `ms_per_slice`) cover the volumes reconstruc
 
 import logging
 import shlex
-import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from fastmri_pl import CONFIG_DIR
 from fastmri_pl.challenge.rules import ChallengeRules, load_rules
 from fastmri_pl.data.readers import index_volumes
 from fastmri_pl.data.synthetic import ensure_synthetic, synthetic_config
 from fastmri_pl.data.volumes import Volume
-from fastmri_pl.errors import DataError, exit_on_data_error
+from fastmri_pl.errors import DataError, Stopped, interrupt_exit_code
 from fastmri_pl.evaluate import evaluate
 from fastmri_pl.memory.auto import resolve_inference_levers
 from fastmri_pl.memory.data_shapes import leaderboard_shapes
@@ -57,8 +54,8 @@ from fastmri_pl.reconstruction.writer import (
     remove_temporaries,
     write_reconstruction,
 )
+from fastmri_pl.runtime.command import command
 from fastmri_pl.runtime.conv_speed import set_cudnn_benchmark, to_memory_format
-from fastmri_pl.runtime.gpu_check import check_cuda_build
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +93,6 @@ def reconstruct(cfg: DictConfig, console: Console | None = None) -> Reconstructi
     Ctrl-C (or SIGTERM raised as KeyboardInterrupt) ends it with one line saying how many volumes are
     complete and the `resume=true` command that finishes the rest, exit code 128 + the signal's number."""
     console = console or Console()
-    check_cuda_build(cfg.hardware.accelerator)
     started = time.perf_counter()
     rules: ChallengeRules = load_rules(cfg.challenge)
     volumes = _index(cfg)
@@ -117,8 +113,9 @@ def reconstruct(cfg: DictConfig, console: Console | None = None) -> Reconstructi
     except KeyboardInterrupt as interrupt:
         current = planned[len(run.files) : len(run.files) + 1]  # renamed into place just before the stop?
         complete = len(run.files) + sum(is_complete(item.path, item.shape) for item in current)
-        log.warning(_interrupted(complete, len(planned), output_dir))
-        raise SystemExit(128 + int(getattr(interrupt, "signum", signal.SIGINT))) from None
+        raise Stopped(
+            _interrupted(complete, len(planned), output_dir), interrupt_exit_code(interrupt)
+        ) from None
     run.timings.total_seconds = time.perf_counter() - started
     print_timings(run.timings, rules, str(run.device), console)
     console.print(f"reconstructions in {output_dir}; score them with:")
@@ -269,10 +266,9 @@ def reconstruct_and_score(cfg: DictConfig) -> ReconstructionRun:
     return run
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="reconstruct")
+@command("reconstruct", cuda="profile")
 def main(cfg: DictConfig) -> None:
-    with exit_on_data_error():
-        reconstruct_and_score(cfg)
+    reconstruct_and_score(cfg)
 
 
 if __name__ == "__main__":

@@ -7,20 +7,17 @@ of another year, a checkpoint of another model, an existing OUT without overwrit
 path separator) stops the command with one line on stderr, exit code 2.
 """
 
-import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from fastmri_pl import CONFIG_DIR
-from fastmri_pl.errors import exit_on_data_error
+from fastmri_pl.runtime.command import command
 from fastmri_pl.submission.export import export_submission
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="submit")
+@command("submit")
 def main(cfg: DictConfig) -> None:
-    with exit_on_data_error():
-        hydra_cfg = HydraConfig.get()
-        export_submission(cfg, str(hydra_cfg.runtime.choices["model"]), list(hydra_cfg.overrides.task))
+    hydra_cfg = HydraConfig.get()
+    export_submission(cfg, str(hydra_cfg.runtime.choices["model"]), list(hydra_cfg.overrides.task))
 
 
 if __name__ == "__main__":

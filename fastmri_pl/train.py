@@ -1,18 +1,13 @@
 """`python -m fastmri_pl.train`: compose the config, build the parts, fit, validate the best checkpoint."""
 
-import sys
 import warnings
 from pathlib import Path
 
-import hydra
 import lightning as L
 import torch
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from fastmri_pl import CONFIG_DIR
-from fastmri_pl.errors import DataError, exit_on_data_error
+from fastmri_pl.errors import DataError
 from fastmri_pl.loggers.runs import finish_runs, log_run_config
 from fastmri_pl.memory.auto import resolve_training_levers
 from fastmri_pl.memory.oom import oom_message
@@ -20,9 +15,9 @@ from fastmri_pl.models.levers import MemoryLevers
 from fastmri_pl.runs.atomic import check_writable_folder
 from fastmri_pl.runs.folder import check_output_folder, resolve_ckpt_path, run_folder_lock
 from fastmri_pl.runs.summary import print_startup, print_summary
-from fastmri_pl.runtime.config_checks import check_config_types, check_determinism, check_hardware
+from fastmri_pl.runtime.command import command
+from fastmri_pl.runtime.config_checks import check_determinism
 from fastmri_pl.runtime.conv_speed import to_memory_format
-from fastmri_pl.runtime.gpu_check import check_cuda_build
 from fastmri_pl.sweep.ddp import finish_ddp_job
 from fastmri_pl.training import factory
 from fastmri_pl.weights import load_net_weights
@@ -45,11 +40,9 @@ NODE_TYPES = {"hardware.levers": MemoryLevers}
 def train(cfg: DictConfig) -> float | None:
     """Fits the model and returns `optimized_metric` of the best checkpoint (what Hydra sweepers optimise).
 
-    Every check that can refuse the run comes before the config tree, so a refusal is the last line shown."""
-    check_config_types(cfg, TOP_LEVEL_TYPES, NODE_TYPES)
-    check_hardware(cfg)
+    Every check that can refuse the run comes before the config tree, so a refusal is the last line shown (the
+    config's types, the profile against this machine and the CUDA build: the door, `runtime.command`)."""
     check_determinism(cfg)
-    check_cuda_build(cfg.hardware.accelerator)
     ckpt_path = resolve_ckpt_path(cfg.ckpt_path, cfg.paths.output_dir)
     check_output_folder(cfg.paths.output_dir, resuming=ckpt_path is not None)
     print_startup(cfg)
@@ -101,16 +94,13 @@ def _fit(cfg: DictConfig, ckpt_path: str | None) -> float | None:
     return float(metrics[cfg.optimized_metric]) if cfg.optimized_metric in metrics else None
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+def _oom_advice(cfg: DictConfig) -> str:
+    return oom_message(cfg, torch.cuda.max_memory_allocated())
+
+
+@command("train", cuda="profile", top_level=TOP_LEVEL_TYPES, nodes=NODE_TYPES, oom_advice=_oom_advice)
 def main(cfg: DictConfig) -> float | None:
-    if HydraConfig.get().mode == RunMode.MULTIRUN:
-        return train(cfg)  # an error fails only this job: Hydra runs the sweep's other jobs
-    try:
-        with exit_on_data_error():
-            return train(cfg)
-    except torch.cuda.OutOfMemoryError:
-        print(oom_message(cfg, torch.cuda.max_memory_allocated()), file=sys.stderr)
-        raise SystemExit(3) from None
+    return train(cfg)
 
 
 if __name__ == "__main__":

@@ -13,14 +13,12 @@ lever settings for `hardware.memory_gb` and prints the candidate table and the f
 """
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
-import hydra
 from omegaconf import DictConfig
 
-from fastmri_pl import CONFIG_DIR
+from fastmri_pl.errors import DataError
 from fastmri_pl.memory.batch import BatchShape
 from fastmri_pl.memory.card import CardMemory
 from fastmri_pl.memory.compose import estimate_composed, estimate_inference_composed
@@ -32,6 +30,7 @@ from fastmri_pl.memory.report import format_bytes
 from fastmri_pl.memory.roofline import DeviceSpeed, TimeEstimate, project_for, slice_ms
 from fastmri_pl.models.levers import MemoryLevers
 from fastmri_pl.runs.atomic import write_atomically
+from fastmri_pl.runtime.command import command
 
 
 def batch_shape(cfg: DictConfig) -> BatchShape:
@@ -239,10 +238,11 @@ def add_slice_times(
     )
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="memory")
+@command("memory")
 def main(cfg: DictConfig) -> None:
     try:
         run(cfg)
-    except ValueError as error:  # NoLeversFit, a bad key of the profile or memory group, a WriteError
-        print(f"error: {error}", file=sys.stderr)
-        raise SystemExit(1) from None
+    except DataError:  # a WriteError names its file
+        raise
+    except ValueError as error:  # NoLeversFit, a bad key of the profile or memory group
+        raise DataError("memory", str(error)) from error

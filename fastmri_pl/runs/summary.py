@@ -1,6 +1,7 @@
 """What a run prints: the config tree, start-up line and CPU warning, and the summary when training ends
 (folders, scores)."""
 
+import logging
 from pathlib import Path
 
 import lightning as L
@@ -17,6 +18,7 @@ from rich.tree import Tree
 
 from fastmri_pl.memory.plan_cache import LeversPlan
 
+log = logging.getLogger("fastmri_pl")
 TREE_ORDER = ("data", "model", "hardware", "trainer", "logger", "callbacks", "paths")
 FULL_SIZE_MODELS = {"promptmr": "81.5 M", "varnet": "29.9 M"}  # README's counts of the published sizes
 
@@ -41,8 +43,8 @@ def print_summary(cfg: DictConfig, trainer: L.Trainer, metrics: dict[str, float]
         # a failed or skipped save leaves nothing to name
         where.extend((name, path) for name, path in paths.items() if path and Path(path).is_file())
     where.extend(_logger_locations(trainer))
-    for name, location in where:  # whole paths, never cut to the terminal's width
-        console.print(f"[bold]{name}:[/bold] {location}", soft_wrap=True, highlight=False)
+    for name, location in where:  # whole paths, never cut to the terminal's width; in the run's log too
+        log.info(f"{name}: {location}")
     scores = Table(title="validation (mean over volumes)")
     for column in ("metric", "model", "zero-filled"):
         scores.add_column(column)
@@ -104,13 +106,12 @@ def print_startup(cfg: DictConfig) -> None:
     """Printed before anything is built, so a wrong profile or folder shows before minutes of work: on CPU a
     size warning, the one-line run description, then the config tree (`print_config=false` leaves it out).
     The tree runs to ~200 lines: what a user must see comes above it, on the first screen."""
-    console = Console()
     warning = cpu_warning(cfg)
     if warning:
-        console.print(warning, style="bold yellow", markup=False, highlight=False, soft_wrap=True)
-    console.print(startup_line(cfg), markup=False, highlight=False, soft_wrap=True)
+        log.warning(warning)
+    log.info(startup_line(cfg))
     if cfg.get("print_config", True):
-        console.print(config_tree(cfg))
+        Console().print(config_tree(cfg))
 
 
 def describe_levers(levers: dict, cascades: int, inference: bool = False) -> str:
@@ -160,4 +161,4 @@ def levers_plan_line(plan: LeversPlan, origin: str) -> str:
 @rank_zero_only
 def print_levers_plan(plan: LeversPlan, origin: str) -> None:
     """The start-up output's levers line, once planning (or the plan cache) has answered."""
-    Console().print(levers_plan_line(plan, origin), markup=False, highlight=False, soft_wrap=True)
+    log.info(levers_plan_line(plan, origin))

@@ -17,10 +17,12 @@ from typing import Any
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_object
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
 
 from fastmri_pl.errors import DataError
 
+UNRESOLVED = object()  # a value whose interpolation does not resolve (see `check_config_types`)
 HYDRA_KEYS = frozenset({"_target_", "_partial_", "_convert_", "_recursive_", "_args_"})
 GPU_ACCELERATORS = ("gpu", "cuda")
 
@@ -31,8 +33,12 @@ def check_config_types(
     nodes: dict[str, Callable[..., Any]] | None = None,
 ) -> None:
     """Every `_target_` node's keys against its target's signature, the top-level keys' annotations, and
-    the `nodes` (dotted key -> the class its mapping is passed to, as `hardware.levers`) that are maps."""
-    plain = OmegaConf.to_container(cfg, resolve=True)
+    the `nodes` (dotted key -> the class its mapping is passed to, as `hardware.levers`) that are maps.
+
+    A value whose interpolation does not resolve in this command's config (evaluate composes `data` without
+    a `model`, so `data.num_adj_slices` has nothing to point at) is left unjudged: the command never reads it.
+    """
+    plain = _resolved(cfg)
     for key, expected in (top_level or {}).items():
         value = plain.get(key)  # type: ignore[union-attr]
         if not _accepts(expected, value):
@@ -42,7 +48,7 @@ def check_config_types(
     for key, target in (nodes or {}).items():
         node = OmegaConf.select(cfg, key)
         if isinstance(node, DictConfig):
-            _check_against(key, OmegaConf.to_container(node, resolve=True), target, target.__name__)
+            _check_against(key, _resolved(node), target, target.__name__)
 
 
 def check_hardware(cfg: DictConfig) -> None:
@@ -67,6 +73,26 @@ def check_determinism(cfg: DictConfig) -> None:
             "is true with trainer.deterministic=true: cuDNN would time its algorithms anew in every run and "
             "may pick others, so a re-run would not reproduce the weights; add trainer.benchmark=false",
         )
+
+
+def _resolved(node: Any) -> Any:
+    """The config as plain containers, each value resolved; `UNRESOLVED` where its interpolation fails. A
+    mandatory value left unset (`???`) is one line naming its key."""
+    if isinstance(node, DictConfig):
+        return {key: _resolved(_value(node, key)) for key in node}
+    if isinstance(node, ListConfig):
+        return [_resolved(_value(node, index)) for index in range(len(node))]
+    return node
+
+
+def _value(node: DictConfig | ListConfig, key: Any) -> Any:
+    try:
+        return node[key]
+    except InterpolationResolutionError:
+        return UNRESOLVED
+    except MissingMandatoryValue:
+        path = node._get_full_key(key)
+        raise DataError(path, f"must be set: add {path}=... to the command") from None
 
 
 def _target_nodes(node: Any, prefix: str) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -113,7 +139,7 @@ def _check_against(prefix: str, node: dict[str, Any], target: Callable[..., Any]
 
 def _accepts(annotation: Any, value: Any) -> bool:
     """Whether a scalar config value fits an annotation; True where the annotation cannot be judged."""
-    if annotation is inspect.Parameter.empty or annotation is Any:
+    if annotation is inspect.Parameter.empty or annotation is Any or value is UNRESOLVED:
         return True
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin in (typing.Union, types.UnionType):

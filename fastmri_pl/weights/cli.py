@@ -10,15 +10,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import hydra
 from omegaconf import DictConfig
 from rich.console import Console
 from torch import nn
 
-from fastmri_pl import CONFIG_DIR
-from fastmri_pl.errors import DataError, exit_on_data_error
+from fastmri_pl.errors import DataError
 from fastmri_pl.models.promptmr import PromptMR
 from fastmri_pl.models.varnet import VarNet
+from fastmri_pl.runtime.command import command
 from fastmri_pl.training import factory
 from fastmri_pl.weights.checkpoint import save_net_weights
 from fastmri_pl.weights.keymap import KeyMap, apply_key_map
@@ -77,7 +76,6 @@ def import_weights(cfg: DictConfig, console: Console | None = None) -> Path:
     return output
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="weights")
+@command("weights")
 def main(cfg: DictConfig) -> None:
-    with exit_on_data_error():
-        import_weights(cfg)
+    import_weights(cfg)

@@ -9,10 +9,10 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from fastmri_pl import bench
+from fastmri_pl import CONFIG_DIR, bench
 from fastmri_pl.bench import achieved_tflops, bench_shape, default_rows, run, step_flops
+from fastmri_pl.errors import DataError
 from fastmri_pl.memory.batch import BatchShape
-from fastmri_pl.memory.cli import CONFIG_DIR
 from fastmri_pl.memory.estimate import with_levers
 from fastmri_pl.models.levers import MemoryLevers
 from fastmri_pl.runtime.precision import cpu_precision
@@ -34,7 +34,7 @@ def test_one_model_two_profiles_one_step_prints_rows_and_writes_json(capsys, tmp
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose("bench", overrides=[*TINY, f"bench.output={output}"])
         reference, row, baseline = run(cfg)
-        with pytest.raises(SystemExit, match="bench.output .* exists"):
+        with pytest.raises(DataError, match="bench.output: .* exists"):
             run(cfg)
     # the lever-free profile is the reference itself, never a second, noisier timing of the same thing
     assert (reference.levers, reference.relative_step, reference.fits) == ("none/s0/c0", 1.0, True)

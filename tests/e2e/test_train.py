@@ -192,6 +192,7 @@ def test_cuda_out_of_memory_ends_with_the_planner_advice(monkeypatch, capsys, tm
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     monkeypatch.setattr(train_module, "train", out_of_memory)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # the door lets a GPU profile through
     monkeypatch.setattr(sys, "argv", [train_module.__file__, "hardware=gtx1080", f"hydra.run.dir={tmp_path}"])
     with pytest.raises(SystemExit) as exit_info:
         train_module.main()

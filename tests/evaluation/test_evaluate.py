@@ -374,7 +374,7 @@ def test_cli_prints_a_bad_file_as_one_line_and_exits_2(
     bad = break_first_recon(out, "nan pixel")
     monkeypatch.chdir(tmp_path)
     code, stderr = run_main(evaluate_cli, *cli_arguments(tmp_path, root, out, "logger=none"))
-    assert code == 2
+    assert code == 2, stderr
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {bad}:") and "Traceback" not in stderr
     console = rich.get_console()  # the failed run left no progress display live for the next one to trip on

@@ -5,7 +5,8 @@ import json
 import pytest
 from hydra import compose, initialize_config_dir
 
-from fastmri_pl.memory.cli import CONFIG_DIR, run
+from fastmri_pl import CONFIG_DIR
+from fastmri_pl.memory.cli import run
 from fastmri_pl.memory.oom import oom_message
 
 SMALL = ["memory.coils=2", "memory.height=48", "memory.width=32"]

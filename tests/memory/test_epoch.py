@@ -4,8 +4,8 @@ traced anchors, and its accuracy against a real trace at a shape it interpolates
 import pytest
 from hydra import compose, initialize_config_dir
 
+from fastmri_pl import CONFIG_DIR
 from fastmri_pl.memory.batch import BatchShape
-from fastmri_pl.memory.cli import CONFIG_DIR
 from fastmri_pl.memory.compose import estimate_composed
 from fastmri_pl.memory.data_plan import plan_for_data
 from fastmri_pl.memory.data_shapes import DataShapes, SampleShape

@@ -5,9 +5,9 @@ import dataclasses
 import pytest
 from hydra import compose, initialize_config_dir
 
+from fastmri_pl import CONFIG_DIR
 from fastmri_pl.memory.batch import BatchShape
 from fastmri_pl.memory.card import CardMemory
-from fastmri_pl.memory.cli import CONFIG_DIR
 from fastmri_pl.memory.compose import estimate_composed
 from fastmri_pl.memory.estimate import Estimate, estimate_full
 from fastmri_pl.memory.opcost import OpCosts

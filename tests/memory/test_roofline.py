@@ -4,8 +4,8 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
+from fastmri_pl import CONFIG_DIR
 from fastmri_pl.memory.batch import BatchShape
-from fastmri_pl.memory.cli import CONFIG_DIR
 from fastmri_pl.memory.compose import estimate_composed
 from fastmri_pl.memory.estimate import estimate_full, reconstruct_forward
 from fastmri_pl.memory.opcost import OpCostCounter, OpCosts

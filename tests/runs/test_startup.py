@@ -37,9 +37,9 @@ def test_startup_prints_the_run_line_then_the_config_tree(compose_config, tmp_pa
 
 def test_full_size_model_on_cpu_warns_once_pointing_to_quickstart(compose_config, tmp_path, capsys) -> None:
     print_startup(compose_config(["print_config=false"], output_dir=tmp_path))  # the bare command's defaults
-    lines = capsys.readouterr().out.splitlines()
-    warnings = [line for line in lines if line.startswith("warning:")]
-    assert len(lines) == 2 and warnings == lines[:1]  # first: the config tree would scroll it away
+    printed = capsys.readouterr()
+    lines, warnings = printed.out.splitlines(), printed.err.splitlines()  # warnings go to stderr
+    assert len(lines) == 1 and len(warnings) == 1 and warnings[0].startswith("warning:")
     assert "full-size promptmr (81.5 M parameters) on the CPU" in warnings[0]
     assert "experiment=quickstart" in warnings[0] and "20 epochs" in warnings[0]
 

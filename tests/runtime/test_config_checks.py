@@ -68,13 +68,14 @@ def test_lever_out_of_range_names_the_key(compose_config) -> None:
     assert error.value.path == "hardware.levers"
 
 
-def test_gpu_profile_without_cuda_says_use_hardware_cpu(compose_config, monkeypatch, tmp_path) -> None:
+def test_gpu_profile_without_cuda_says_use_hardware_cpu(run_main, monkeypatch, tmp_path) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(DataError) as error:
-        train(compose_config(["hardware=gtx1080", "model=varnet_small"], output_dir=tmp_path))
-    assert error.value.path == "hardware=gtx1080"
-    assert error.value.problem.endswith("CUDA is not available on this machine; use hardware=cpu")
-    assert not any(tmp_path.iterdir())  # refused before anything was written
+    run = tmp_path / "run"
+    code, stderr = run_main(train_module, "hardware=gtx1080", "model=varnet_small", f"hydra.run.dir={run}")
+    assert code == 2 and stderr.count("\n") == 1 and stderr.startswith("error: hardware=gtx1080: ")
+    assert stderr.rstrip().endswith("CUDA is not available on this machine; use hardware=cpu")
+    assert not (run / "checkpoints").exists()  # refused before anything was built
+    assert "use hardware=cpu" in (run / "train.log").read_text()  # the run folder says why it stopped
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from omegaconf import DictConfig
 
 from fastmri_pl import bench, reconstruct, train
 from fastmri_pl.runtime.gpu_check import arch_serves, build_supports, check_cuda_build
@@ -76,20 +75,24 @@ def test_supported_card_or_cpu_run_passes(gtx1080_under: Callable) -> None:
 
 
 def test_entry_points_stop_before_any_work(
-    gtx1080_under: Callable, compose_config: Callable[..., DictConfig], tmp_path: Path
+    gtx1080_under: Callable, run_main: Callable, tmp_path: Path
 ) -> None:
+    """The one door checks the build for every command that may use CUDA, before the command's own work."""
     gtx1080_under(CU128)
+    output = tmp_path / "out"
     runs = {
-        "train": lambda: train.train(compose_config(["hardware=gtx1080", "data.root=/nonexistent"])),
-        "reconstruct": lambda: reconstruct.reconstruct(
-            compose_config(
-                ["hardware=gtx1080", "data.root=/nonexistent", f"output_dir={tmp_path}"],
-                config_name="reconstruct",
-            )
-        ),
-        "bench": lambda: bench.run(compose_config([], config_name="bench")),
+        train: ["hardware=gtx1080", "data.root=/nonexistent", f"hydra.run.dir={tmp_path / 'train'}"],
+        reconstruct: [
+            "hardware=gtx1080",
+            "data.root=/nonexistent",
+            f"output_dir={output}",
+            f"hydra.run.dir={tmp_path / 'reconstruct'}",
+        ],
+        bench: ["bench.output=" + str(output / "bench.json")],
     }
-    for name, run in runs.items():
-        with pytest.raises(SystemExit, match="GTX 1080 \\(sm_61\\) has no kernels"):
-            run()
-        assert not any(tmp_path.iterdir()), name
+    for module, arguments in runs.items():
+        code, stderr = run_main(module, *arguments)
+        assert code == 1 and stderr.count("\n") == 1, module.__name__
+        assert stderr.startswith("error: NVIDIA GeForce GTX 1080 (sm_61) has no kernels"), module.__name__
+        assert not output.exists(), module.__name__
+    assert not (tmp_path / "train" / "checkpoints").exists()
