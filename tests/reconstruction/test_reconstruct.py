@@ -26,7 +26,7 @@ from fastmri_pl import CONFIG_DIR
 from fastmri_pl import reconstruct as reconstruct_cli
 from fastmri_pl.challenge.rules import load_rules
 from fastmri_pl.data.readers import index_volumes
-from fastmri_pl.errors import DataError
+from fastmri_pl.errors import DataError, Stopped
 from fastmri_pl.evaluate import add_timings, evaluate
 from fastmri_pl.reconstruct import reconstruct, reconstruct_and_score
 from fastmri_pl.reconstruction import inference
@@ -401,7 +401,7 @@ def _interrupting_net(at_call: int, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_interrupt_says_what_is_complete_and_resume_finishes_bit_for_bit(
-    data_snu_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    data_snu_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(HydraConfig.instance(), "cfg", None)  # an earlier in-process command's
     reference = reconstruct(
@@ -409,10 +409,10 @@ def test_interrupt_says_what_is_complete_and_resume_finishes_bit_for_bit(
     )
     out = tmp_path / "out"
     _interrupting_net(at_call=5, monkeypatch=monkeypatch)  # slice 2 of the second volume (3 slices each)
-    with pytest.raises(SystemExit) as exit_info:
+    with pytest.raises(Stopped) as stopped:  # the door prints its message and exits with its code
         reconstruct(reconstruct_cfg(data_snu_root, out, "challenge=2025", "submission=true"))
-    assert exit_info.value.code == 130
-    (message,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert stopped.value.exit_code == 130
+    message = str(stopped.value)
     assert message.startswith(f"reconstruct interrupted: 1 of 2 volumes complete in {out} ")
     assert message.splitlines()[-1] == "python -m fastmri_pl.reconstruct <the same arguments> resume=true"
     first, second = reference.files
