@@ -24,6 +24,7 @@ the rows as JSON; the markdown rows printed at the end are the README's.
 
 import gc
 import json
+import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -53,6 +54,8 @@ from fastmri_pl.runtime.conv_speed import set_cudnn_benchmark, to_memory_format
 from fastmri_pl.runtime.precision import autocast, cpu_precision, traced_autocast, uses_grad_scaler
 from fastmri_pl.runtime.sync import synchronize
 from fastmri_pl.training import factory
+
+log = logging.getLogger(__name__)
 
 NO_LEVERS = MemoryLevers()
 TERA = 1e12
@@ -244,10 +247,10 @@ def row_estimate(setup: RowSetup, bench: DictConfig, known: dict[str, RowEstimat
     what = f"{_model_name(setup.cfg)} {setup.profile} {_levers_text(setup.levers)}"
     key = estimate_key(setup.cfg, setup.shape, setup.levers, method)
     if key in known:
-        print(f"estimate ({method}) of {what}: read from {bench.estimates}", flush=True)
+        log.info(f"estimate ({method}) of {what}: read from {bench.estimates}")
         return known[key]
     estimate = estimate_row(setup.cfg, setup.shape, setup.levers, method)
-    print(f"estimate ({method}) of {what}: {estimate.seconds:.1f} s", flush=True)
+    log.info(f"estimate ({method}) of {what}: {estimate.seconds:.1f} s")
     return estimate
 
 
@@ -327,7 +330,7 @@ def profile_card(setup: RowSetup, device: torch.device) -> Iterator[tuple[str, i
         return
     emulated = emulate_card(setup.cfg.hardware, device) if setup.levers != NO_LEVERS else None
     if emulated is not None:
-        print(emulated.line, flush=True)
+        log.info(emulated.line)
     try:
         yield (
             ("emulated" if emulated is not None and emulated.cap is not None else "card"),
@@ -382,7 +385,7 @@ def run(cfg: DictConfig) -> list[BenchRow]:
     output = _check_output(cfg.bench.get("output"))
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.type == "cpu":
-        print("CPU run: small shape, no allocator statistics, 16-mixed profiles run as bf16-mixed")
+        log.info("CPU run: small shape, no allocator statistics, 16-mixed profiles run as bf16-mixed")
     models, profiles = default_rows(cfg.bench, device)
     known = read_estimates(cfg.bench.get("estimates"))
     rows: list[BenchRow] = []
@@ -416,7 +419,7 @@ def run(cfg: DictConfig) -> list[BenchRow]:
     print(markdown_rows(rows, _device_name(device)))
     if output is not None:
         _write_json(output, rows, _device_name(device))
-        print(f"wrote {output}")
+        log.info(f"wrote {output}")
     return rows
 
 

@@ -100,7 +100,7 @@ def reconstruct(cfg: DictConfig, console: Console | None = None) -> Reconstructi
     if submission:
         names = {group: [v.fname for v in volumes[group]] for group in submission}
         for warning in submission_warnings(rules, names):
-            console.print(f"warning: {warning}", soft_wrap=True)
+            log.warning(f"warning: {warning}")
     output_dir = check_output_dir(cfg.output_dir, cfg.overwrite, bool(cfg.resume))
     planned = [
         PlannedVolume(group, volume, crop_size(cfg, volume), output_dir / group / volume.fname)
@@ -118,13 +118,13 @@ def reconstruct(cfg: DictConfig, console: Console | None = None) -> Reconstructi
         ) from None
     run.timings.total_seconds = time.perf_counter() - started
     print_timings(run.timings, rules, str(run.device), console)
-    console.print(f"reconstructions in {output_dir}; score them with:")
-    # on a line of its own, never wrapped however narrow the terminal: a wrapped command breaks when copied
+    log.info(f"reconstructions in {output_dir}; score them with:")
+    # on a line of its own, never wrapped (logging does not wrap): a wrapped command breaks when copied
     evaluate_command = (
         f"python -m fastmri_pl.evaluate challenge={rules.year} data=snu data.root={cfg.data.root} "
         f"recon_dir={output_dir}"
     )
-    console.print(evaluate_command, soft_wrap=True, markup=False, highlight=False)
+    log.info(evaluate_command)
     return run
 
 
@@ -138,7 +138,7 @@ def _reconstruct_planned(
 ) -> None:
     """Reconstruct every planned volume (with resume, those not complete yet) into `run`, file by file, so
     that an interrupt finds in `run.files` exactly the volumes finished so far."""
-    complete = _complete_before(planned, output_dir, console) if cfg.resume else set()
+    complete = _complete_before(planned, output_dir) if cfg.resume else set()
     run.timings.skipped_volumes = len(complete)
     run.device = device = inference_device(cfg)
     set_cudnn_benchmark(cfg.hardware)
@@ -146,7 +146,7 @@ def _reconstruct_planned(
     cropped = [(item.volume, item.crop) for item in planned]
     samples = leaderboard_shapes(cropped, Path(cfg.data.root), readout_crop, cfg.data.get("virtual_coils"))
     net = to_memory_format(load_net(resolve_inference_levers(cfg, samples), device), cfg.hardware)
-    console.print(
+    log.info(
         f"model {type(net).__name__} on {device}, precision {cfg.hardware.precision}, "
         f"readout crop {'on' if readout_crop else 'off'}"
     )
@@ -169,7 +169,7 @@ def _reconstruct_planned(
                 run.timings.volumes.append(
                     VolumeTiming(group, volume.fname, volume.num_slices, kspace_shape, seconds, sum(forward))
                 )
-                progress.console.print(
+                log.info(  # above the progress bar: rich redirects stdout while it is shown
                     f"{group}/{volume.fname}: {volume.num_slices} slices in {seconds:.2f} s "
                     f"(forward {1e3 * sum(forward) / volume.num_slices:.1f} ms/slice)"
                 )
@@ -194,20 +194,17 @@ class PlannedVolume:
         return (self.volume.num_slices, *self.crop)
 
 
-def _complete_before(planned: list[PlannedVolume], output_dir: Path, console: Console) -> set[Path]:
+def _complete_before(planned: list[PlannedVolume], output_dir: Path) -> set[Path]:
     """resume=true: the output files an earlier run finished (`writer.is_complete`), after removing the
     temporary files a killed run left; every other volume is reconstructed again."""
     removed = remove_temporaries(output_dir)
     complete = {item.path for item in planned if is_complete(item.path, item.shape)}
     incomplete = [item.path for item in planned if item.path.exists() and item.path not in complete]
-    console.print(
+    log.info(
         f"resume: {len(complete)} of {len(planned)} volumes complete in {output_dir}, kept; reconstructing "
         f"the other {len(planned) - len(complete)}"
         + (f" ({len(incomplete)} incomplete file(s) replaced)" if incomplete else "")
-        + (f"; {len(removed)} temporary file(s) of an interrupted write removed" if removed else ""),
-        soft_wrap=True,
-        markup=False,
-        highlight=False,
+        + (f"; {len(removed)} temporary file(s) of an interrupted write removed" if removed else "")
     )
     return complete
 

@@ -13,6 +13,7 @@ lever settings for `hardware.memory_gb` and prints the candidate table and the f
 """
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,8 @@ from fastmri_pl.memory.roofline import DeviceSpeed, TimeEstimate, project_for, s
 from fastmri_pl.models.levers import MemoryLevers
 from fastmri_pl.runs.atomic import write_atomically
 from fastmri_pl.runtime.command import command
+
+log = logging.getLogger(__name__)
 
 
 def batch_shape(cfg: DictConfig) -> BatchShape:
@@ -130,7 +133,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     }
     if found is not None:
         print(found.table())
-        print(f"chosen: {found.chosen.levers} — {found.reason}")
+        log.info(f"chosen: {found.chosen.levers} — {found.reason}")
         document.update(found.as_json())
     print(describe(estimate, shape, card))
     print(describe_time(time))
@@ -143,7 +146,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if cfg.memory.output:
         path = Path(cfg.memory.output)
         write_atomically(path, (json.dumps(document, indent=2) + "\n").encode())
-        print(f"wrote {path}")
+        log.info(f"wrote {path}")
     return document
 
 

@@ -7,6 +7,7 @@ model forward per slice (see `inference.reconstruct_volume`), averaged over ever
 machine and data size they were measured on.
 """
 
+import logging
 import math
 from dataclasses import dataclass, field
 
@@ -14,6 +15,8 @@ from rich.console import Console
 from rich.table import Table
 
 from fastmri_pl.challenge.rules import ChallengeRules
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,7 @@ def print_timings(timings: RunTimings, rules: ChallengeRules, device: str, conso
     """The per-volume table, the totals, and the year's verdict with what it was measured on."""
     if not timings.volumes:
         kept = timings.skipped_volumes
-        console.print(f"nothing to time: the {kept} volume(s) were complete before this run")
+        log.info(f"nothing to time: the {kept} volume(s) were complete before this run")
         return
     table = Table(title="reconstruction time per volume")
     for column in ("acc", "file", "slices", "coils x H x W", "seconds", "forward ms / slice"):
@@ -86,15 +89,15 @@ def print_timings(timings: RunTimings, rules: ChallengeRules, device: str, conso
             f"{v.seconds:.2f}",
             f"{1e3 * v.forward_seconds / max(v.slices, 1):.1f}",
         )
-    console.print(table)
-    console.print(
+    console.print(table)  # a table stays on the console; the lines below go to the run's log too
+    log.info(
         f"total {timings.total_seconds:.1f} s for {timings.slices} slices "
         f"({timings.seconds_per_slice:.3f} s/slice, model loading and writing included); "
         f"forward {timings.ms_per_slice():.1f} ms/slice"
     )
     if rules.clock == "forward":
         slow = timings.slow_volumes(rules)
-        console.print(
+        log.info(
             f"challenge={rules.year} score time: {timings.ms_per_slice():.1f} ms/slice (forward only, "
             f"batch 1, {rules.warmup_slices} warm-up slices per volume); {len(slow)} volume(s) over "
             f"{rules.volume_flag_s:.0f} s of forward time"
@@ -107,13 +110,13 @@ def print_timings(timings: RunTimings, rules: ChallengeRules, device: str, conso
         else:
             within = "within" if projected <= rules.time_limit_s else "OVER"
             verdict = f"{within} challenge={rules.year}'s {rules.time_limit_s:.0f} s limit"
-        console.print(
+        log.info(
             f"projection: {timings.seconds_per_slice:.3f} s/slice x {rules.leaderboard_slices} leaderboard "
             f"slices = {projected:.0f} s, {verdict}"
         )
-    console.print(f"note: measured on {device} at this data's size, not on the challenge's GPU")
+    log.info(f"note: measured on {device} at this data's size, not on the challenge's GPU")
     if timings.skipped_volumes:
-        console.print(
+        log.info(
             f"note: resumed run: these times cover the {len(timings.volumes)} volume(s) reconstructed now; "
             f"the {timings.skipped_volumes} kept from before are not timed (overwrite=true times them all)"
         )

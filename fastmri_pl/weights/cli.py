@@ -6,12 +6,12 @@ comes from exactly one reference tensor through the source's key map, or nothing
 with `reconstruct ckpt_path=OUT.ckpt` and starts training with `train init_from=OUT.ckpt`.
 """
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import DictConfig
-from rich.console import Console
 from torch import nn
 
 from fastmri_pl.errors import DataError
@@ -24,6 +24,8 @@ from fastmri_pl.weights.keymap import KeyMap, apply_key_map
 from fastmri_pl.weights.promptmr_map import promptmr_key_map
 from fastmri_pl.weights.source import read_reference
 from fastmri_pl.weights.varnet_map import varnet_key_map
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ IMPORTERS = {
 }
 
 
-def import_weights(cfg: DictConfig, console: Console | None = None) -> Path:
+def import_weights(cfg: DictConfig) -> Path:
     """Map `weights.input` onto the configured network and write `weights.output`; returns its path."""
     source, output = str(cfg.weights.source), Path(cfg.weights.output)
     if source not in IMPORTERS:
@@ -67,12 +69,7 @@ def import_weights(cfg: DictConfig, console: Console | None = None) -> Path:
     where = f" (prefix {reference.prefix!r})" if reference.prefix else ""
     if reference.ignored:
         where += f"; ignored {len(reference.ignored)} keys outside it: {', '.join(reference.ignored)}"
-    (console or Console()).print(
-        f"{len(state)} tensors of {type(net).__name__} from {cfg.weights.input}{where} -> {output}",
-        soft_wrap=True,
-        highlight=False,
-        markup=False,
-    )
+    log.info(f"{len(state)} tensors of {type(net).__name__} from {cfg.weights.input}{where} -> {output}")
     return output
 
 

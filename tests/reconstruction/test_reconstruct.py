@@ -367,8 +367,8 @@ def test_output_folder_in_a_read_only_parent_is_one_line(
     assert line.startswith(f"error: {out}: cannot be written (") and not out.exists(), how
 
 
-def test_score_command_is_one_whole_line_in_80_columns(data_snu_root: Path, tmp_path: Path) -> None:
-    """Rich wraps long lines at the terminal's width; the command must survive a copy and paste."""
+def test_score_command_is_one_whole_line_in_80_columns(data_snu_root: Path, tmp_path: Path, capsys) -> None:
+    """Rich wraps long lines at the terminal's width; the command, logged, survives a copy and paste."""
     screen = io.StringIO()
     out = tmp_path / "a_long_folder_name_that_pushes_the_command_well_past_eighty_columns" / "out"
     reconstruct(reconstruct_cfg(data_snu_root, out), console=Console(file=screen, width=80))
@@ -376,7 +376,7 @@ def test_score_command_is_one_whole_line_in_80_columns(data_snu_root: Path, tmp_
         f"python -m fastmri_pl.evaluate challenge=2024 data=snu data.root={data_snu_root} recon_dir={out}"
     )
     assert len(command) > 80
-    assert command in screen.getvalue().splitlines()
+    assert command in capsys.readouterr().out.splitlines()
 
 
 def _interrupting_net(at_call: int, monkeypatch: pytest.MonkeyPatch) -> None:
