@@ -21,7 +21,7 @@ from fastmri_pl.data.transforms import adjacent_slice_indices
 from fastmri_pl.data.volumes import Volume, read_kspace_slices, read_mask
 from fastmri_pl.errors import DataError
 from fastmri_pl.mri.coil_compression import compress_coils
-from fastmri_pl.mri.crop import center_crop
+from fastmri_pl.mri.crop import center_crop_or_pad
 from fastmri_pl.mri.masks import num_low_frequencies
 from fastmri_pl.mri.readout import crop_readout
 from fastmri_pl.runtime.gpu_check import CUDA_ACCELERATORS
@@ -213,7 +213,7 @@ class VolumeInference:
                 image = self.net.forward_with_maps(stacked, self.mask, maps)
             else:
                 image = self.net(stacked, self.mask, self.acs)
-        return center_crop(image.float(), settings.crop)[0].contiguous()
+        return center_crop_or_pad(image.float(), settings.crop)[0].contiguous()
 
 
 def reconstruct_volume(
