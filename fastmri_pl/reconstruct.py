@@ -41,6 +41,7 @@ from fastmri_pl.reconstruction.folders import (
     submission_warnings,
 )
 from fastmri_pl.reconstruction.inference import (
+    compile_for_inference,
     crop_size,
     inference_device,
     inference_settings,
@@ -146,6 +147,8 @@ def _reconstruct_planned(
     cropped = [(item.volume, item.crop) for item in planned]
     samples = leaderboard_shapes(cropped, Path(cfg.data.root), readout_crop, cfg.data.get("virtual_coils"))
     net = to_memory_format(load_net(resolve_inference_levers(cfg, samples), device), cfg.hardware)
+    if cfg.get("compile"):
+        net = compile_for_inference(net)
     log.info(
         f"model {type(net).__name__} on {device}, precision {cfg.hardware.precision}, "
         f"readout crop {'on' if readout_crop else 'off'}"

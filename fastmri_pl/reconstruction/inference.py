@@ -53,6 +53,23 @@ def load_net(cfg: DictConfig, device: torch.device) -> nn.Module:
     return net.to(device).eval()
 
 
+# what `VolumeInference` calls on a network: PromptMR's per-slice maps and its cascades on given maps, or the
+# plain forward
+INFERENCE_METHODS = ("forward", "forward_with_maps", "slice_sensitivity_maps")
+
+
+def compile_for_inference(net: nn.Module) -> nn.Module:
+    """`reconstruct.compile`: `torch.compile` of each method inference calls, set on the instance (the
+    module, its weights and state_dict stay as they are). Compiling happens at a shape's first call (the
+    warm-up slices, untimed) and again for each new k-space shape; on CPU it needs a C compiler. The
+    network's complex-valued FFT and coil arithmetic stay eager kernels (Inductor generates no code for
+    complex ops); docs/time.md has the measured effect."""
+    for name in INFERENCE_METHODS:
+        if hasattr(net, name):
+            setattr(net, name, torch.compile(getattr(net, name)))
+    return net
+
+
 DATA_SETTINGS = {"readout_crop": False, "virtual_coils": None}
 
 

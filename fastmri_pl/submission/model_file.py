@@ -2,12 +2,12 @@
 
 The organisers' harness sets `args.exp_dir = ../result/<net_name>/checkpoints` and their baseline loads
 `best_model.pt` from there, a dict whose `model` is a plain state_dict. Ours keeps that name and key and adds
-`config`: the network's config (`model.net`, as Hydra instantiates it) and the inference settings keyed like a
-`reconstruct` config (hardware precision, levers and convolution flags; data.readout_crop and
-data.virtual_coils; crop, null for the challenge's 384 x 384; sens_maps_once), so `load_model` builds the
-exact network that was trained and reconstructs as `reconstruct` does. The harness's `--cascade`, `--chans`
-and `--sens_chans` describe the organisers' VarNet and are ignored. Plain tensors and containers only: read
-with `weights_only=True`; `reconstruct ckpt_path=` reads the file too (`weights.checkpoint`).
+`config`: the network's config (`model.net`, as Hydra instantiates it) and the inference settings keyed like
+a `reconstruct` config (hardware precision, levers and convolution flags; data.readout_crop and
+data.virtual_coils; crop, null for the challenge's 384 x 384; sens_maps_once; compile), so `load_model`
+builds the exact network that was trained and reconstructs as `reconstruct` does. The harness's `--cascade`,
+`--chans` and `--sens_chans` describe the organisers' VarNet and are ignored. Plain tensors and containers
+only: read with `weights_only=True`; `reconstruct ckpt_path=` reads the file too (`weights.checkpoint`).
 """
 
 from dataclasses import dataclass
@@ -23,6 +23,7 @@ from fastmri_pl.reconstruction.inference import (
     CHALLENGE_CROP,
     InferenceSettings,
     VolumeInference,
+    compile_for_inference,
     inference_settings,
 )
 from fastmri_pl.runs.checkpoint_io import save_atomically
@@ -44,6 +45,7 @@ def model_config(cfg: DictConfig) -> dict[str, Any]:
         "data": {key: cfg.data.get(key) for key in DATA_KEYS},
         "crop": cfg.get("crop"),
         "sens_maps_once": bool(cfg.sens_maps_once),
+        "compile": bool(cfg.get("compile", False)),
     }
     return OmegaConf.to_container(OmegaConf.create(config), resolve=True)
 
@@ -96,5 +98,7 @@ def load_exported(path: Path, device: torch.device) -> ExportedModel:
         ) from error
     set_cudnn_benchmark(cfg.hardware)
     net = to_memory_format(net.to(device).eval(), cfg.hardware)
+    if cfg.get("compile"):
+        net = compile_for_inference(net)
     crop = CHALLENGE_CROP if cfg.crop is None else (int(cfg.crop[0]), int(cfg.crop[1]))
     return ExportedModel(net, inference_settings(cfg, crop, device))

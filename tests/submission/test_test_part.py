@@ -101,3 +101,17 @@ def test_load_model_refuses_what_is_not_a_model_file(tmp_path: Path, model_dir: 
     torch.save(saved, other / MODEL_FILE)
     with pytest.raises(DataError, match="its weights do not fit its own config"):
         test_part.load_model(Namespace(exp_dir=other), torch.device("cpu"))
+
+
+def test_a_model_file_saved_with_compile_compiles_what_inference_calls(
+    model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    saved = torch.load(model_dir / MODEL_FILE, weights_only=True)
+    assert saved["config"]["compile"] is False
+    saved["config"]["compile"] = True
+    (tmp_path / "compiled").mkdir()
+    torch.save(saved, tmp_path / "compiled" / MODEL_FILE)
+    compiled: list[str] = []
+    monkeypatch.setattr(torch, "compile", lambda function: compiled.append(function.__name__) or function)
+    test_part.load_model(Namespace(exp_dir=tmp_path / "compiled"), torch.device("cpu"))
+    assert compiled == ["forward", "forward_with_maps", "slice_sensitivity_maps"]
