@@ -31,7 +31,7 @@ from fastmri_pl.data.synthetic import ensure_synthetic, synthetic_config
 from fastmri_pl.data.volumes import Volume
 from fastmri_pl.errors import DataError, Stopped, interrupt_exit_code
 from fastmri_pl.evaluate import evaluate
-from fastmri_pl.memory.auto import resolve_inference_levers
+from fastmri_pl.memory.auto import resolve_reconstruct_levers
 from fastmri_pl.memory.data_shapes import leaderboard_shapes
 from fastmri_pl.reconstruction.folders import (
     SUBMISSION_DIR,
@@ -146,7 +146,7 @@ def _reconstruct_planned(
     readout_crop = bool(cfg.data.get("readout_crop", False))
     cropped = [(item.volume, item.crop) for item in planned]
     samples = leaderboard_shapes(cropped, Path(cfg.data.root), readout_crop, cfg.data.get("virtual_coils"))
-    net = to_memory_format(load_net(resolve_inference_levers(cfg, samples), device), cfg.hardware)
+    net = to_memory_format(load_net(resolve_reconstruct_levers(cfg, samples), device), cfg.hardware)
     if cfg.get("compile"):
         net = compile_for_inference(net)
     log.info(

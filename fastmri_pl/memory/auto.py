@@ -13,7 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from lightning.pytorch.utilities import rank_zero_info
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from fastmri_pl.memory.batch import BatchShape
 from fastmri_pl.memory.data_plan import plan_for_data
@@ -139,6 +139,42 @@ def resolve_inference_levers(cfg: DictConfig, samples: tuple[SampleShape, ...]) 
         origin = _saved(found, None, started)
     print_levers_plan(found, origin)
     return with_levers(cfg, MemoryLevers(**found.levers))
+
+
+def resolve_reconstruct_levers(cfg: DictConfig, samples: tuple[SampleShape, ...]) -> DictConfig:
+    """The levers inference runs with (`reconstruct`, the challenge export's model file).
+
+    A profile's fixed levers are training's: without autograd, checkpointing and offload change nothing and
+    only the chunking is left, and its per-coil sensitivity net launches each of its ops once per coil image.
+    So unless `inference_levers: profile`, inference plans its own chunking as `hardware.levers=auto` does
+    (`resolve_inference_levers`: the fastest projected one that fits the card at the largest of `samples`,
+    all coils at once where that fits), and runs all coils at once on a profile with no budget (CPU).
+    """
+    if isinstance(cfg.hardware.levers, str) or cfg.get("inference_levers", "plan") == "profile":
+        return resolve_inference_levers(cfg, samples)
+    if cfg.hardware.get("memory_gb") is None:
+        return with_levers(cfg, MemoryLevers())
+    planned = cfg.copy()
+    with open_dict(planned):
+        planned.hardware.levers = "auto"
+    return resolve_inference_levers(planned, samples)
+
+
+def fixed_inference_sample(cfg: DictConfig) -> SampleShape:
+    """`hardware.levers_auto_shape` (or the SNU brain shape) as one leaderboard volume's samples, read out to
+    the crop's height when `data.readout_crop` is on: what `submit` plans its inference for (it has no
+    leaderboard of its own; the 2026 knee k-space, 15 x 640 x 368, is smaller)."""
+    sizes = {**DEFAULT_AUTO_SHAPE, **(cfg.hardware.get("levers_auto_shape") or {})}
+    crop = (384, 384) if cfg.get("crop") is None else (int(cfg.crop[0]), int(cfg.crop[1]))
+    height = crop[0] if OmegaConf.select(cfg, "data.readout_crop", default=False) else int(sizes["height"])
+    return SampleShape(
+        file="levers_auto_shape",
+        coils=int(sizes["coils"]),
+        height=height,
+        width=int(sizes["width"]),
+        slices=1,
+        target_size=crop,
+    )
 
 
 def _saved(found: LeversPlan, run_dir: Path | None, started: float) -> str:

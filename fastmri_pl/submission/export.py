@@ -22,7 +22,7 @@ from rich.console import Console
 
 from fastmri_pl.challenge.rules import load_rules
 from fastmri_pl.errors import DataError
-from fastmri_pl.memory.auto import resolve_levers
+from fastmri_pl.memory.auto import fixed_inference_sample, resolve_levers, resolve_reconstruct_levers
 from fastmri_pl.reconstruct import reconstruct_and_score
 from fastmri_pl.reconstruction.folders import SUBMISSION_DIR
 from fastmri_pl.reconstruction.inference import load_net
@@ -206,7 +206,8 @@ def export_submission(
         wheel = build_wheel(repository / WHEELS_DIR)
         _write_text(repository / "requirements.txt", requirements_text(harness / "requirements.txt", wheel))
         origin = str(cfg.ckpt_path) if cfg.ckpt_path else "no weights"
-        save_model_file(result / "checkpoints" / MODEL_FILE, net, model_config(cfg), origin)
+        inference = resolve_reconstruct_levers(cfg, (fixed_inference_sample(cfg),))
+        save_model_file(result / "checkpoints" / MODEL_FILE, net, model_config(inference), origin)
         _replace(stage, out)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)

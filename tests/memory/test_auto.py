@@ -137,3 +137,30 @@ def test_reconstruct_plans_inference_for_the_largest_leaderboard_volume(
     )
     memory_auto.resolve_inference_levers(cfg, samples)
     assert len(calls) == 1  # the user cache answered
+
+
+def test_inference_plans_its_own_chunking_whatever_the_profiles_training_levers(
+    compose_config, monkeypatch, tmp_path
+):
+    """The shipped gtx1080 levers (per-coil sensitivity net, checkpointing) are training's: reconstruct plans
+    the inference's chunking (all coils at once where it fits), `inference_levers=profile` keeps them, and a
+    profile without a budget (CPU) runs all coils at once without planning."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user_cache"))
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(args[1])
+        return plan_inference(*args, **kwargs, estimator=stand_in_inference)
+
+    monkeypatch.setattr(memory_auto, "plan_inference", counted)
+    samples = (SampleShape("acc4/a.h5", 4, 16, 20, 3, (16, 16)),)
+
+    def resolved(*overrides: str) -> MemoryLevers:
+        cfg = compose_config(["model=promptmr_small", "output_dir=x", *overrides], config_name="reconstruct")
+        return MemoryLevers(**memory_auto.resolve_reconstruct_levers(cfg, samples).hardware.levers)
+
+    shipped = resolved("hardware=gtx1080", "inference_levers=profile")
+    assert shipped.sens_chunk == 1 and calls == []
+    planned = resolved("hardware=gtx1080")
+    assert planned.sens_chunk == 0 and planned.checkpoint == "none" and len(calls) == 1
+    assert resolved("hardware=cpu") == MemoryLevers() and len(calls) == 1

@@ -97,6 +97,7 @@ def test_2026_submission_changes_only_the_teams_files(tmp_path: Path, promptmr_c
     assert submission.model_file == out / "result/team_a/checkpoints" / MODEL_FILE
     saved = read_model_file(submission.model_file)
     assert saved["config"]["crop"] == [64, 64] and saved["config"]["data"]["readout_crop"] is True
+    assert saved["config"]["hardware"]["levers"]["sens_chunk"] == 0  # inference: all coils at once (CPU)
     assert saved["config"]["model"]["net"]["_target_"] == "fastmri_pl.models.promptmr.PromptMR"
     assert saved["trained_from"] == str(promptmr_ckpt)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
