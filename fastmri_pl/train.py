@@ -1,15 +1,18 @@
 """`python -m fastmri_pl.train`: compose the config, build the parts, fit, validate the best checkpoint."""
 
+import gc
 import warnings
 from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig
 
 from fastmri_pl.errors import DataError
 from fastmri_pl.loggers.runs import finish_runs, log_run_config
 from fastmri_pl.memory.auto import resolve_training_levers
+from fastmri_pl.memory.card_cache import with_card_figures
 from fastmri_pl.memory.oom import oom_message
 from fastmri_pl.models.levers import MemoryLevers
 from fastmri_pl.runs.atomic import check_writable_folder
@@ -20,6 +23,8 @@ from fastmri_pl.runtime.config_checks import check_determinism
 from fastmri_pl.runtime.conv_speed import to_memory_format
 from fastmri_pl.sweep.ddp import finish_ddp_job
 from fastmri_pl.training import factory
+from fastmri_pl.training.calibrate import RunCalibration
+from fastmri_pl.training.module import ReconModule
 from fastmri_pl.weights import load_net_weights
 
 # top-level keys `train` reads itself (nodes with a `_target_` are checked against their target's signature)
@@ -45,39 +50,29 @@ def train(cfg: DictConfig) -> float | None:
     check_determinism(cfg)
     ckpt_path = resolve_ckpt_path(cfg.ckpt_path, cfg.paths.output_dir)
     check_output_folder(cfg.paths.output_dir, resuming=ckpt_path is not None)
-    print_startup(cfg)
+    # before anything touches CUDA: the card's free memory, the baseline of the context measured later
+    calibration = RunCalibration(cfg, auto=isinstance(cfg.hardware.levers, str))
+    cfg, card = with_card_figures(cfg)
+    print_startup(cfg, card)
     with run_folder_lock(cfg.paths.output_dir):
-        return _fit(cfg, ckpt_path)
+        return _fit(cfg, ckpt_path, calibration)
 
 
-def _fit(cfg: DictConfig, ckpt_path: str | None) -> float | None:
+def _fit(cfg: DictConfig, ckpt_path: str | None, calibration: RunCalibration) -> float | None:
     # before seeding: whether the plan is made (modules built on fake tensors) or read from its cache, the
     # run starts from the same random state
     cfg = resolve_training_levers(cfg)
-    L.seed_everything(cfg.seed, workers=True)
-    datamodule = factory.build_datamodule(cfg)
-    module = to_memory_format(factory.build_module(cfg), cfg.hardware)  # cuDNN autotuning: trainer.benchmark
     if ckpt_path is not None and cfg.get("init_from"):
         raise DataError("init_from", "and ckpt_path are both set: resume (ckpt_path) or start afresh")
-    if ckpt_path is not None:  # one line for a garbage file or another model's checkpoint, before any work
-        load_net_weights(module.net, Path(ckpt_path))
-    elif cfg.get("init_from"):  # weights only: fresh optimiser and scheduler, epoch 0
-        load_net_weights(module.net, Path(cfg.init_from))
+    built = _build(cfg, ckpt_path)
     checkpoints = (cfg.get("callbacks") or {}).get("model_checkpoint")
     if checkpoints and not cfg.trainer.get("fast_dev_run"):  # a blocked or read-only folder: now, not later
         check_writable_folder(checkpoints.dirpath)
     loggers = factory.build_loggers(cfg, resuming=ckpt_path is not None)
     trainer, failed = None, True
     try:
-        trainer = factory.build_trainer(cfg, factory.build_callbacks(cfg, loggers), loggers)
-        log_run_config(loggers, cfg)
-        metrics = {}
-        if module.has_trainable_parameters:
-            with warnings.catch_warnings():
-                if ckpt_path is not None:  # a resume expects the checkpoints Lightning would warn about
-                    warnings.filterwarnings("ignore", message=RESUME_FOLDER_WARNING)
-                trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
-            metrics = dict(trainer.callback_metrics)
+        trainer, module, datamodule = _fit_calibrated(cfg, ckpt_path, loggers, calibration, built)
+        metrics = dict(trainer.callback_metrics) if module.has_trainable_parameters else {}
         if cfg.validate_best or not module.has_trainable_parameters:
             best_path = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
             results = trainer.validate(
@@ -92,6 +87,62 @@ def _fit(cfg: DictConfig, ckpt_path: str | None) -> float | None:
             finish_ddp_job(trainer, failed)
         finish_runs(failed)
     return float(metrics[cfg.optimized_metric]) if cfg.optimized_metric in metrics else None
+
+
+def _build(cfg: DictConfig, ckpt_path: str | None) -> tuple[L.LightningDataModule, ReconModule]:
+    """Seed, then the data and the network with its weights: what a fit starts from."""
+    L.seed_everything(cfg.seed, workers=True)
+    datamodule = factory.build_datamodule(cfg)
+    module = to_memory_format(factory.build_module(cfg), cfg.hardware)  # cuDNN autotuning: trainer.benchmark
+    if ckpt_path is not None:  # one line for a garbage file or another model's checkpoint, before any work
+        load_net_weights(module.net, Path(ckpt_path))
+    elif cfg.get("init_from"):  # weights only: fresh optimiser and scheduler, epoch 0
+        load_net_weights(module.net, Path(cfg.init_from))
+    return datamodule, module
+
+
+def _fit_calibrated(
+    cfg: DictConfig,
+    ckpt_path: str | None,
+    loggers: list[Logger],
+    calibration: RunCalibration,
+    built: tuple[L.LightningDataModule, ReconModule],
+) -> tuple[L.Trainer, ReconModule, L.LightningDataModule]:
+    """Fit what was `built`; when the first steps on the card do not fit (`training.calibrate`), everything
+    is built again with the levers it falls back to and fitted from the same seed. Returns the trainer that
+    finished."""
+    while True:
+        datamodule, module = built
+        callbacks = factory.build_callbacks(cfg, loggers) + calibration.start(cfg)
+        trainer = factory.build_trainer(cfg, callbacks, loggers)
+        log_run_config(loggers, cfg)
+        if not module.has_trainable_parameters:
+            return trainer, module, datamodule
+        try:
+            with warnings.catch_warnings():
+                if ckpt_path is not None:  # a resume expects the checkpoints Lightning would warn about
+                    warnings.filterwarnings("ignore", message=RESUME_FOLDER_WARNING)
+                trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+            return trainer, module, datamodule
+        except BaseException as error:
+            again = calibration.fallback(error)
+            if again is None:
+                raise
+        del trainer, module, datamodule, built
+        _discard_attempt(cfg, resuming=ckpt_path is not None)
+        cfg = again
+        built = _build(cfg, ckpt_path)
+
+
+def _discard_attempt(cfg: DictConfig, resuming: bool) -> None:
+    """What an attempt that fell back left: its memory on the card and, in a fresh run, the `last.ckpt` a
+    mid-epoch save may have written of its first steps (a resume starts again from its own checkpoint)."""
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    checkpoints = (cfg.get("callbacks") or {}).get("model_checkpoint")
+    if checkpoints and not resuming:
+        (Path(checkpoints.dirpath) / "last.ckpt").unlink(missing_ok=True)
 
 
 def _oom_advice(cfg: DictConfig) -> str:

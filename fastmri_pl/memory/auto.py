@@ -95,16 +95,22 @@ def data_levers(cfg: DictConfig, run_dir: Path | None) -> tuple[LeversPlan, str]
     started = time.perf_counter()
     planned = plan_for_data(cfg, shapes, None, adj_slices=adj_slices, batch_size=batch_size)
     assert planned.plan is not None  # levers None: a search
+    estimate = planned.estimate
     found = LeversPlan(
         key=key,
         kind="train",
         levers=asdict(planned.levers),
         planned_for=planned.planned_for(),
         need_gib=gib(planned.need),
+        reserved_gib=gib(max(estimate.train_peak, estimate.train_reserved)),
         budget_gib=gib(planned.plan.budget),
         cascades=int(cfg.model.net.get("num_cascades", 0) or 0),
         times=planned.time.as_json(),
         reason=planned.plan.reason,
+        candidates=[
+            {"levers": asdict(c.levers), "need_gib": gib(c.need), "time": list(c.time.step_s)}
+            for c in planned.plan.candidates
+        ],
     )
     return found, _saved(found, run_dir, started)
 
@@ -125,16 +131,22 @@ def resolve_inference_levers(cfg: DictConfig, samples: tuple[SampleShape, ...]) 
     else:
         started = time.perf_counter()
         searched = plan_inference(cfg, sample.batch(adj_slices, 1), float(cfg.hardware.memory_gb))
+        chosen = searched.chosen
         found = LeversPlan(
             key=key,
             kind="inference",
-            levers=asdict(searched.chosen.levers),
+            levers=asdict(chosen.levers),
             planned_for=planned_for,
-            need_gib=gib(searched.chosen.need),
+            need_gib=gib(chosen.need),
+            reserved_gib=gib(max(chosen.estimate.peak, chosen.estimate.reserved)),
             budget_gib=gib(searched.budget),
             cascades=int(cfg.model.net.get("num_cascades", 0) or 0),
-            times={"ms_per_slice": list(searched.chosen.ms_per_slice)},
+            times={"ms_per_slice": list(chosen.ms_per_slice)},
             reason=searched.reason,
+            candidates=[
+                {"levers": asdict(c.levers), "need_gib": gib(c.need), "time": list(c.ms_per_slice)}
+                for c in searched.candidates
+            ],
         )
         origin = _saved(found, None, started)
     print_levers_plan(found, origin)

@@ -1,5 +1,7 @@
 """The one message a CUDA out-of-memory error ends training with: peak, budget, and what to try instead."""
 
+from dataclasses import asdict
+
 import torch
 from omegaconf import DictConfig
 
@@ -41,6 +43,21 @@ def stronger_levers(current: MemoryLevers, coils: int) -> list[MemoryLevers]:
         for c in candidate_levers(coils)
         if all(a >= b for a, b in zip(strength(c), strength(current), strict=True)) and c != current
     ]
+
+
+def levers_override(levers: MemoryLevers) -> str:
+    """`levers` as one command-line override naming every field, so that nothing of the profile's mapping
+    (a `checkpoint_cascades`, say) merges into it, and `auto` is replaced too; quote it for a shell."""
+    fields = ",".join(f"{key}:{_yaml_value(value)}" for key, value in asdict(levers).items())
+    return f"hardware.levers={{{fields}}}"
+
+
+def _yaml_value(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
 
 
 def oom_message(cfg: DictConfig, peak_bytes: int, coils: int = 16) -> str:

@@ -6,12 +6,13 @@ version and this file's format. It is a JSON document, written atomically (`runs
 - `<run folder>/levers_plan.json` (`train`): the run's own record, read first on a resume;
 - `$XDG_CACHE_HOME/fastmri_pl/plans/<key>.json` (default `~/.cache/fastmri_pl/plans/`): a fresh run (or
   `reconstruct`) with the same key takes it from there.
-A record with another key, or one that cannot be read, is planned again and replaced.
+A record with another key, or one that cannot be read, is planned again and replaced. Besides the choice it
+keeps what a calibration on the card compares against and falls back along: the chosen setting's reserved
+peak and every candidate estimated, with its need on the card and projected time.
 """
 
 import hashlib
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -20,18 +21,18 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from fastmri_pl.runs.atomic import WriteError, write_atomically
+from fastmri_pl.runs.paths import user_cache_root
 
 PLAN_FILE = "levers_plan.json"
-FORMAT = 1
+FORMAT = 2
 # profile keys that describe the job, not what one card holds or how fast it runs (so `ddp` shares `gtx1080`'s
 # plans; SLURM's resolve only inside a job)
-JOB_KEYS = ("devices", "num_nodes", "strategy", "num_workers", "checkpoint_interval_min")
+JOB_KEYS = ("devices", "num_nodes", "strategy", "num_workers", "checkpoint_interval_min", "calibration")
 
 
 def user_cache_dir() -> Path:
     """`$XDG_CACHE_HOME/fastmri_pl/plans`, `~/.cache/fastmri_pl/plans` when the variable is unset."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "fastmri_pl" / "plans"
+    return user_cache_root() / "plans"
 
 
 def plan_key(kind: str, cfg: DictConfig, shapes: dict[str, Any]) -> str:
@@ -58,7 +59,10 @@ class LeversPlan:
     """A plan's outcome as the start line and a later run need it. Memory in GiB, times [low, high].
 
     need_gib: on the card for the planned phase (a training step, or an inference pass for `reconstruct`);
-    budget_gib: the smaller of `hardware.card_gib` and `hardware.memory_gb`; cascades: the model's count.
+    reserved_gib: the caching allocator's reserved peak in it (the need less workspace and context);
+    budget_gib: the smaller of `hardware.card_gib` and `hardware.memory_gb`; cascades: the model's count;
+    candidates: every setting estimated, `{"levers", "need_gib", "time"}` (time: the step's [low, high] s
+    for training, ms per slice for inference), what a calibration falls back along (`memory.calibration`).
     """
 
     key: str
@@ -66,10 +70,12 @@ class LeversPlan:
     levers: dict[str, Any]
     planned_for: dict[str, dict[str, Any]]
     need_gib: float
+    reserved_gib: float
     budget_gib: float
     cascades: int
     times: dict[str, Any]
     reason: str
+    candidates: list[dict[str, Any]]
 
     @property
     def headroom_gib(self) -> float:
@@ -84,15 +90,22 @@ class LeversPlan:
         return cls(**{name: document[name] for name in names})
 
 
-def _read(path: Path, key: str) -> LeversPlan | None:
-    """The plan at `path` if it has this format and `key`; None otherwise (absent, another, unreadable)."""
+def _read(path: Path, key: str | None) -> LeversPlan | None:
+    """The plan at `path` if it has this format and `key` (None: any key); None otherwise (absent, another,
+    unreadable)."""
     try:
         document = json.loads(path.read_text())
-        if document.get("format") != FORMAT or document.get("key") != key:
+        if document.get("format") != FORMAT or key not in (None, document.get("key")):
             return None
         return LeversPlan.from_json(document)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
+
+
+def read_run_plan(run_dir: Path) -> LeversPlan | None:
+    """The run folder's plan of this format, whatever its key (what the run was started with); None if
+    absent or unreadable."""
+    return _read(run_dir / PLAN_FILE, None)
 
 
 def load_plan(key: str, run_dir: Path | None) -> tuple[LeversPlan, Path] | None:

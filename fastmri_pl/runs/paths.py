@@ -25,6 +25,13 @@ def project_root() -> str:
     return os.getcwd()
 
 
+def user_cache_root() -> Path:
+    """`$XDG_CACHE_HOME/fastmri_pl`, `~/.cache/fastmri_pl` when the variable is unset: what this user's
+    runs keep for later ones (lever plans, the cards' measured figures)."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "fastmri_pl"
+
+
 def register_resolvers() -> None:
     """`${project_root:}` for the configs; registered once, when the package is imported."""
     if not OmegaConf.has_resolver(RESOLVER):

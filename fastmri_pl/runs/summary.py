@@ -54,8 +54,10 @@ def print_summary(cfg: DictConfig, trainer: L.Trainer, metrics: dict[str, float]
     console.print(scores)
 
 
-def startup_line(cfg: DictConfig) -> str:
-    """One line saying what this run is: model, data, profile, precision, memory levers, output folder."""
+def startup_line(cfg: DictConfig, card: str | None = None) -> str:
+    """One line saying what this run is: model, data, profile, precision, memory levers, output folder; on a
+    GPU profile the card's context and workspace the plans use, measured or assumed (`card`,
+    `memory.card_cache.with_card_figures`)."""
     choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
     levers = cfg.hardware.levers
     levers_text = levers if isinstance(levers, str) else " ".join(f"{k}={v}" for k, v in levers.items())
@@ -64,7 +66,7 @@ def startup_line(cfg: DictConfig) -> str:
     return (
         f"model={choices.get('model', cfg.model.net.get('_target_', '?'))} data={data} "
         f"profile={choices.get('hardware', '?')} [{devices}] precision={cfg.hardware.precision} "
-        f"levers=[{levers_text}] output={cfg.paths.output_dir}"
+        f"levers=[{levers_text}] output={cfg.paths.output_dir}" + (f" card=[{card}]" if card else "")
     )
 
 
@@ -102,14 +104,14 @@ def cpu_warning(cfg: DictConfig) -> str | None:
 
 
 @rank_zero_only
-def print_startup(cfg: DictConfig) -> None:
+def print_startup(cfg: DictConfig, card: str | None = None) -> None:
     """Printed before anything is built, so a wrong profile or folder shows before minutes of work: on CPU a
     size warning, the one-line run description, then the config tree (`print_config=false` leaves it out).
     The tree runs to ~200 lines: what a user must see comes above it, on the first screen."""
     warning = cpu_warning(cfg)
     if warning:
         log.warning(warning)
-    log.info(startup_line(cfg))
+    log.info(startup_line(cfg, card))
     if cfg.get("print_config", True):
         Console().print(config_tree(cfg))
 

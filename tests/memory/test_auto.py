@@ -8,7 +8,7 @@ import pytest
 from fastmri_pl.memory import auto as memory_auto
 from fastmri_pl.memory.data_plan import plan_for_data
 from fastmri_pl.memory.data_shapes import SampleShape
-from fastmri_pl.memory.plan_cache import PLAN_FILE, user_cache_dir
+from fastmri_pl.memory.plan_cache import FORMAT, PLAN_FILE, user_cache_dir
 from fastmri_pl.memory.planner import plan_inference
 from fastmri_pl.models.levers import MemoryLevers
 from tests.helpers.stand_in_estimates import stand_in_estimate, stand_in_inference
@@ -87,7 +87,7 @@ def test_another_model_or_an_unreadable_record_plans_again(auto_config, planner_
     (run / PLAN_FILE).write_text("{ truncated")
     memory_auto.resolve_training_levers(auto_config(run))
     assert len(planner_calls) == 3
-    assert json.loads((run / PLAN_FILE).read_text())["format"] == 1
+    assert json.loads((run / PLAN_FILE).read_text())["format"] == FORMAT
 
 
 def test_the_start_line_says_what_was_planned_for_which_shape(auto_config, planner_calls, tmp_path, capsys):
