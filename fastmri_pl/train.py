@@ -69,9 +69,10 @@ def _fit(cfg: DictConfig, ckpt_path: str | None, calibration: RunCalibration) ->
     if checkpoints and not cfg.trainer.get("fast_dev_run"):  # a blocked or read-only folder: now, not later
         check_writable_folder(checkpoints.dirpath)
     loggers = factory.build_loggers(cfg, resuming=ckpt_path is not None)
-    trainer, failed = None, True
+    trainers: list[L.Trainer] = []  # the attempt's trainer, for the end of the job
+    failed = True
     try:
-        trainer, module, datamodule = _fit_calibrated(cfg, ckpt_path, loggers, calibration, built)
+        trainer, module, datamodule = _fit_calibrated(cfg, ckpt_path, loggers, calibration, built, trainers)
         metrics = dict(trainer.callback_metrics) if module.has_trainable_parameters else {}
         if cfg.validate_best or not module.has_trainable_parameters:
             best_path = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
@@ -83,8 +84,8 @@ def _fit(cfg: DictConfig, ckpt_path: str | None, calibration: RunCalibration) ->
         print_summary(cfg, trainer, {k: float(v) for k, v in metrics.items()})
         failed = False
     finally:  # failed or not, the next job of a multirun starts its own ranks and its own W&B run
-        if trainer is not None:
-            finish_ddp_job(trainer, failed)
+        if trainers:
+            finish_ddp_job(trainers[-1], failed)
         finish_runs(failed)
     return float(metrics[cfg.optimized_metric]) if cfg.optimized_metric in metrics else None
 
@@ -107,14 +108,17 @@ def _fit_calibrated(
     loggers: list[Logger],
     calibration: RunCalibration,
     built: tuple[L.LightningDataModule, ReconModule],
+    trainers: list[L.Trainer],
 ) -> tuple[L.Trainer, ReconModule, L.LightningDataModule]:
     """Fit what was `built`; when the first steps on the card do not fit (`training.calibrate`), everything
-    is built again with the levers it falls back to and fitted from the same seed. Returns the trainer that
-    finished."""
+    is built again with the levers it falls back to and fitted from the same seed. `trainers` holds the
+    attempt's trainer (only it: an earlier one would keep its network on the card); returns the one that
+    finished, its module and data."""
     while True:
         datamodule, module = built
         callbacks = factory.build_callbacks(cfg, loggers) + calibration.start(cfg)
         trainer = factory.build_trainer(cfg, callbacks, loggers)
+        trainers[:] = [trainer]
         log_run_config(loggers, cfg)
         if not module.has_trainable_parameters:
             return trainer, module, datamodule
@@ -129,6 +133,7 @@ def _fit_calibrated(
             if again is None:
                 raise
         del trainer, module, datamodule, built
+        trainers.clear()
         _discard_attempt(cfg, resuming=ckpt_path is not None)
         cfg = again
         built = _build(cfg, ckpt_path)
