@@ -24,6 +24,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from torch import nn
 
 from fastmri_pl.challenge.rules import ChallengeRules, load_rules
 from fastmri_pl.data.readers import index_volumes
@@ -31,8 +32,10 @@ from fastmri_pl.data.synthetic import ensure_synthetic, synthetic_config
 from fastmri_pl.data.volumes import Volume
 from fastmri_pl.errors import DataError, Stopped, interrupt_exit_code
 from fastmri_pl.evaluate import evaluate
-from fastmri_pl.memory.auto import resolve_reconstruct_levers
-from fastmri_pl.memory.data_shapes import leaderboard_shapes
+from fastmri_pl.memory.auto import reconstruct_plan
+from fastmri_pl.memory.card_cache import present_card, with_card_figures
+from fastmri_pl.memory.data_shapes import largest, leaderboard_shapes
+from fastmri_pl.reconstruction.calibration import calibrate_first_slice
 from fastmri_pl.reconstruction.folders import (
     SUBMISSION_DIR,
     acceleration_folders,
@@ -57,6 +60,7 @@ from fastmri_pl.reconstruction.writer import (
 )
 from fastmri_pl.runtime.command import command
 from fastmri_pl.runtime.conv_speed import set_cudnn_benchmark, to_memory_format
+from fastmri_pl.runtime.nvml import free_before_cuda
 
 log = logging.getLogger(__name__)
 
@@ -142,17 +146,7 @@ def _reconstruct_planned(
     complete = _complete_before(planned, output_dir) if cfg.resume else set()
     run.timings.skipped_volumes = len(complete)
     run.device = device = inference_device(cfg)
-    set_cudnn_benchmark(cfg.hardware)
-    readout_crop = bool(cfg.data.get("readout_crop", False))
-    cropped = [(item.volume, item.crop) for item in planned]
-    samples = leaderboard_shapes(cropped, Path(cfg.data.root), readout_crop, cfg.data.get("virtual_coils"))
-    net = to_memory_format(load_net(resolve_reconstruct_levers(cfg, samples), device), cfg.hardware)
-    if cfg.get("compile"):
-        net = compile_for_inference(net)
-    log.info(
-        f"model {type(net).__name__} on {device}, precision {cfg.hardware.precision}, "
-        f"readout crop {'on' if readout_crop else 'off'}"
-    )
+    cfg, net = _network(cfg, planned, complete, device, output_dir)
     total_slices = sum(item.volume.num_slices for item in planned if item.path not in complete)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, disable=not cfg.progress) as progress:
@@ -181,6 +175,44 @@ def _reconstruct_planned(
                 copy = output_dir / SUBMISSION_DIR / submission[group] / volume.fname
                 copy_atomically(item.path, copy)
                 run.submission_files.append(copy)
+
+
+def _network(
+    cfg: DictConfig,
+    planned: list["PlannedVolume"],
+    complete: set[Path],
+    device: torch.device,
+    output_dir: Path,
+) -> tuple[DictConfig, nn.Module]:
+    """The network with its inference levers (planned for the largest leaderboard volume, with the card's
+    measured figures where it was measured before), after the first slice of the largest volume left fitted
+    the card (`reconstruction.calibration`); the config with those levers. Says so in one line."""
+    card = present_card(cfg.hardware)
+    free_before = free_before_cuda(card.index) if card is not None else None  # before CUDA starts
+    cfg, card_words = with_card_figures(cfg)
+    set_cudnn_benchmark(cfg.hardware)
+    readout_crop = bool(cfg.data.get("readout_crop", False))
+    cropped = [(item.volume, item.crop) for item in planned]
+    samples = leaderboard_shapes(cropped, Path(cfg.data.root), readout_crop, cfg.data.get("virtual_coils"))
+    cfg, plan = reconstruct_plan(cfg, samples)
+
+    def build(run_cfg: DictConfig) -> nn.Module:
+        net = to_memory_format(load_net(run_cfg, device), run_cfg.hardware)
+        return compile_for_inference(net) if run_cfg.get("compile") else net
+
+    net = build(cfg)
+    pairs = zip(planned, samples, strict=True)
+    left = [(item, sample) for item, sample in pairs if item.path not in complete]
+    if left:
+        first = largest([sample for _, sample in left])
+        item = next(item for item, sample in left if sample is first)
+        probe = (item.volume, first, inference_settings(cfg, item.crop, device))
+        cfg, net = calibrate_first_slice(cfg, net, build, plan, card, probe, free_before, output_dir)
+    log.info(
+        f"model {type(net).__name__} on {device}, precision {cfg.hardware.precision}, "
+        f"readout crop {'on' if readout_crop else 'off'}" + (f", card: {card_words}" if card_words else "")
+    )
+    return cfg, net
 
 
 @dataclass(frozen=True)

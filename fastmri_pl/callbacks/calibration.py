@@ -8,7 +8,7 @@ import lightning as L
 import torch
 
 from fastmri_pl.memory.batch import BatchShape
-from fastmri_pl.memory.calibration import Calibration, Measured
+from fastmri_pl.memory.calibration import Calibration, Measured, read_card
 from fastmri_pl.runtime.sync import synchronize
 
 # (the largest batch's shape, the measurement, the optimizer steps measured) -> the calibration, recorded
@@ -117,18 +117,10 @@ class CalibrationSteps(L.Callback):
 
     def _decide(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         assert self.largest is not None
-        device = pl_module.device
-        free, total = torch.cuda.mem_get_info(device)
         ends = self.step_ends
-        measured = Measured(
-            card=torch.cuda.get_device_name(device),
-            total=int(total),
-            max_allocated=self.max_allocated,
-            max_reserved=self.max_reserved,
-            outside=int(total - free - torch.cuda.memory_reserved(device)),
-            others=None if self.free_before is None else max(0, int(total - self.free_before)),
-            step_s=(ends[-1] - ends[0]) / (len(ends) - 1) if len(ends) > 1 else None,
-        )
+        step_s = (ends[-1] - ends[0]) / (len(ends) - 1) if len(ends) > 1 else None
+        peaks = (self.max_allocated, self.max_reserved)
+        measured = read_card(pl_module.device, *peaks, self.free_before, step_s)
         self.decided = True
         calibration = self.judge(self.largest, measured, max(1, len(ends)))
         if trainer.is_global_zero:

@@ -118,8 +118,14 @@ def data_levers(cfg: DictConfig, run_dir: Path | None) -> tuple[LeversPlan, str]
 def resolve_inference_levers(cfg: DictConfig, samples: tuple[SampleShape, ...]) -> DictConfig:
     """`cfg` with `hardware.levers=auto` replaced by the fastest chunking whose inference pass at the largest
     of `samples` (batch 1, as `reconstruct` runs) fits; kept in the user cache; any other `cfg` as it is."""
+    found = inference_plan(cfg, samples)
+    return cfg if found is None else with_levers(cfg, MemoryLevers(**found.levers))
+
+
+def inference_plan(cfg: DictConfig, samples: tuple[SampleShape, ...]) -> LeversPlan | None:
+    """`resolve_inference_levers`' plan (printed as the levers line), None for fixed levers."""
     if not isinstance(cfg.hardware.levers, str):
-        return cfg
+        return None
     check_auto(cfg)
     sample = largest(samples)
     adj_slices = int(cfg.model.get("num_adj_slices", 1))
@@ -150,7 +156,7 @@ def resolve_inference_levers(cfg: DictConfig, samples: tuple[SampleShape, ...]) 
         )
         origin = _saved(found, None, started)
     print_levers_plan(found, origin)
-    return with_levers(cfg, MemoryLevers(**found.levers))
+    return found
 
 
 def resolve_reconstruct_levers(cfg: DictConfig, samples: tuple[SampleShape, ...]) -> DictConfig:
@@ -162,14 +168,23 @@ def resolve_reconstruct_levers(cfg: DictConfig, samples: tuple[SampleShape, ...]
     (`resolve_inference_levers`: the fastest projected one that fits the card at the largest of `samples`,
     all coils at once where that fits), and runs all coils at once on a profile with no budget (CPU).
     """
-    if isinstance(cfg.hardware.levers, str) or cfg.get("inference_levers", "plan") == "profile":
-        return resolve_inference_levers(cfg, samples)
-    if cfg.hardware.get("memory_gb") is None:
-        return with_levers(cfg, MemoryLevers())
-    planned = cfg.copy()
-    with open_dict(planned):
-        planned.hardware.levers = "auto"
-    return resolve_inference_levers(planned, samples)
+    return reconstruct_plan(cfg, samples)[0]
+
+
+def reconstruct_plan(
+    cfg: DictConfig, samples: tuple[SampleShape, ...]
+) -> tuple[DictConfig, LeversPlan | None]:
+    """`resolve_reconstruct_levers`' config and the inference plan it took the levers from (None: none made,
+    the profile's levers or all coils at once)."""
+    if not (isinstance(cfg.hardware.levers, str) or cfg.get("inference_levers", "plan") == "profile"):
+        if cfg.hardware.get("memory_gb") is None:
+            return with_levers(cfg, MemoryLevers()), None
+        planned = cfg.copy()
+        with open_dict(planned):
+            planned.hardware.levers = "auto"
+        cfg = planned
+    found = inference_plan(cfg, samples)
+    return (cfg, None) if found is None else (with_levers(cfg, MemoryLevers(**found.levers)), found)
 
 
 def fixed_inference_sample(cfg: DictConfig) -> SampleShape:

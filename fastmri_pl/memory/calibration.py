@@ -24,11 +24,13 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import torch
 from omegaconf import DictConfig, open_dict
 
 from fastmri_pl.memory.batch import BatchShape
 from fastmri_pl.memory.card import CardMemory
 from fastmri_pl.memory.card_cache import CardMeasurement, model_key
+from fastmri_pl.memory.compose import estimate_inference_composed
 from fastmri_pl.memory.oom import stronger_levers
 from fastmri_pl.memory.plan_cache import PLAN_FILE, LeversPlan, read_run_plan
 from fastmri_pl.memory.report import GIB
@@ -86,10 +88,29 @@ class Measured:
         return self.outside if self.others is None else max(0, self.outside - self.others)
 
 
+def read_card(
+    device: torch.device, max_allocated: int, max_reserved: int, free_before: int | None, step_s: float | None
+) -> Measured:
+    """The card now, after the measured work: its name and total, what is held outside the allocator
+    (`mem_get_info`'s used memory less `memory_reserved`), and what others held before this process started
+    CUDA (the card's total less `free_before`, NVML's reading; None: unknown)."""
+    free, total = torch.cuda.mem_get_info(device)
+    return Measured(
+        card=torch.cuda.get_device_name(device),
+        total=int(total),
+        max_allocated=max_allocated,
+        max_reserved=max_reserved,
+        outside=int(total - free - torch.cuda.memory_reserved(device)),
+        others=None if free_before is None else max(0, int(total - free_before)),
+        step_s=step_s,
+    )
+
+
 @dataclass(frozen=True)
 class Calibration:
     """One calibration: measured beside expected at `shape` with `levers`, on a card whose limit is `limit`
-    bytes (`emulated`: a bigger card capped to the profile's)."""
+    bytes (`emulated`: a bigger card capped to the profile's). phase: "train" (`steps` optimizer steps) or
+    "inference" (`reconstruct`'s first slice)."""
 
     measured: Measured
     expected: Expected
@@ -99,6 +120,7 @@ class Calibration:
     limit: int
     emulated: bool
     measured_on: str
+    phase: str = "train"
 
     @property
     def context(self) -> int:
@@ -130,13 +152,19 @@ class Calibration:
             f"calibration on {self.measured.card}: {_w(self.need)} GiB measured (reserved "
             f"{_w(self.measured.max_reserved)} + context {_w(self.context)} + workspace allowance "
             f"{_w(self.workspace_allowance)}) {relation} {_w(self.limit)} GiB; estimated "
-            f"{_w(self.expected.need)} GiB ({ratio:.2f} x), {self.steps} steps at {_shape_words(self.shape)}"
+            f"{_w(self.expected.need)} GiB ({ratio:.2f} x), {self.measured_what} at "
+            f"{_shape_words(self.shape)}"
         )
+
+    @property
+    def measured_what(self) -> str:
+        return "its first slice" if self.phase == "inference" else f"{self.steps} steps"
 
     def as_json(self) -> dict[str, Any]:
         """The record in `calibration.json` (a contract: docs/interfaces.md)."""
         m, e = self.measured, self.expected
         return {
+            "phase": self.phase,
             "measured_on": self.measured_on,
             "levers": asdict(self.levers),
             "shape": {key: getattr(self.shape, key) for key in SHAPE_KEYS},
@@ -185,7 +213,8 @@ class Calibration:
         return {key: float(value) for key, value in metrics.items() if value is not None}
 
     def card_measurement(self, cfg: DictConfig) -> CardMeasurement:
-        """What the card cache keeps of this calibration."""
+        """What the card cache keeps of this calibration: the context, and a training step's workspace (an
+        inference pass's excess says nothing of a training step's)."""
         m = self.measured
         return CardMeasurement(
             name=m.card,
@@ -195,7 +224,7 @@ class Calibration:
             measured_on=self.measured_on,
             model_key=model_key(cfg),
             model=str(cfg.model.net.get("_target_", "?")).rsplit(".", 1)[-1],
-            workspace_gib=max(0, self.excess) / GIB,
+            workspace_gib=max(0, self.excess) / GIB if self.phase == "train" else None,
         )
 
 
@@ -238,7 +267,12 @@ def expected_for(cfg: DictConfig, shape: BatchShape, levers: MemoryLevers, run_d
     cache)."""
     card = CardMemory.from_config(cfg.hardware)
     plan = read_run_plan(run_dir) if run_dir is not None else None
-    if plan is not None and plan.kind == "train" and _planned_at(plan, shape, levers):
+    if (
+        plan is not None
+        and plan.kind == "train"
+        and _planned_at(plan, "train", shape)
+        and (MemoryLevers(**plan.levers) == levers)
+    ):
         step = plan.times.get("step_s")
         return Expected(
             int(plan.reserved_gib * GIB),
@@ -251,11 +285,27 @@ def expected_for(cfg: DictConfig, shape: BatchShape, levers: MemoryLevers, run_d
     return Expected(row.train_card, card.workspace, card.context, row.step_s, "the estimator, at this shape")
 
 
-def _planned_at(plan: LeversPlan, shape: BatchShape, levers: MemoryLevers) -> bool:
-    planned = plan.planned_for.get("train") or {}
-    keys = ("coils", "height", "width", "adj_slices")
-    same_shape = all(planned.get(key) == getattr(shape, key) for key in keys)
-    return same_shape and MemoryLevers(**plan.levers) == levers
+def _planned_at(plan: LeversPlan, phase: str, shape: BatchShape) -> bool:
+    """Whether `plan` planned its `phase` ("train" or "infer") at `shape`."""
+    planned = plan.planned_for.get(phase) or {}
+    return all(planned.get(key) == getattr(shape, key) for key in ("coils", "height", "width", "adj_slices"))
+
+
+def expected_inference(
+    cfg: DictConfig, shape: BatchShape, levers: MemoryLevers, plan: LeversPlan | None
+) -> Expected:
+    """An inference pass's estimate at `shape` with `levers`: the inference plan's figures for that chunking
+    when it planned that shape, else the estimator's (traced on the CPU)."""
+    card = CardMemory.from_config(cfg.hardware)
+    if plan is not None and _planned_at(plan, "infer", shape):
+        for candidate in plan.candidates:
+            if MemoryLevers(**candidate["levers"]) == levers:
+                reserved = int(candidate["need_gib"] * GIB) - card.workspace - card.context
+                return Expected(reserved, card.workspace, card.context, None, "the inference plan")
+    log.info(f"calibration: estimating the inference pass at {_shape_words(shape)} on the CPU to compare")
+    estimate = estimate_inference_composed(without_card(cfg), shape, levers)
+    reserved = max(estimate.peak, estimate.reserved)
+    return Expected(reserved, card.workspace, card.context, None, "the estimator, at this shape")
 
 
 def without_card(cfg: DictConfig) -> DictConfig:
@@ -322,6 +372,18 @@ class Fallback:
 
     levers: MemoryLevers
     why: str
+
+
+def smaller_chunking(
+    current: MemoryLevers, plan: LeversPlan | None, excess_gib: float | None
+) -> Fallback | None:
+    """Inference's levers are only the chunking: with an inference plan its next candidate (`next_levers`),
+    else the sensitivity net one coil at a time where it was not; None when nothing is left."""
+    if plan is not None:
+        return next_levers(current, plan, excess_gib, coils=0)
+    if current.sens_chunk == 1:
+        return None
+    return Fallback(dataclasses.replace(current, sens_chunk=1), "the sensitivity net one coil at a time")
 
 
 def next_levers(

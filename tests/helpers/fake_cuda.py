@@ -66,11 +66,12 @@ class FakeCard:
         return self
 
     def track_levers(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        """Record the levers of every network `train` builds (what `reserved_gib` may depend on)."""
-        build_module = factory.build_module
+        """Record the levers of every network `train` or `reconstruct` builds (`factory.build_net`, which
+        `build_module` calls too): what `reserved_gib` may depend on."""
+        build_net = factory.build_net
 
         def recording(cfg):
             self.built.append(factory.build_levers(cfg))
-            return build_module(cfg)
+            return build_net(cfg)
 
-        monkeypatch.setattr(factory, "build_module", recording)
+        monkeypatch.setattr(factory, "build_net", recording)
