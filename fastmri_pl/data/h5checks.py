@@ -12,6 +12,8 @@ import numpy as np
 
 from fastmri_pl.errors import DataError
 
+# the data layouts (docs/data.md): how files are paired and how a target meets the image (`target_crop`)
+LAYOUTS = ("snu", "fastmri")
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 # where HDF5 looks for its signature: offset 0, then after a user block of 512, 1024, 2048, ... bytes
 _SIGNATURE_OFFSETS = (0, *(512 * 2**n for n in range(12)))
@@ -135,16 +137,25 @@ def require_attr(f: h5py.File, path: Path, key: str, positive: bool = False) -> 
 
 
 def target_crop(
-    path: Path, key: str, target_shape: tuple[int, ...], height: int, width: int, narrow_square: bool = False
+    path: Path, key: str, target_shape: tuple[int, ...], height: int, width: int, layout: str
 ) -> tuple[int, int]:
-    """The (h, w) a volume's targets and outputs are compared at: the target's own size, which must fit in
-    the k-space image (H, W) it is cropped from.
+    """The (h, w) a volume's targets and outputs are compared at, for a target of `target_shape` and a k-space
+    image of height x width; the network's output meets it through `mri.crop.center_crop_or_pad`.
 
-    narrow_square (the fastMRI layouts): an image narrower than its target is compared on a W x W square
-    instead, as fastMRI's own VarNet and U-Net code does for such brain volumes (its "FLAIR 203" check), both
-    target and output centre-cropped to it; SNU targets (always 384 x 384) are refused instead."""
+    snu: the target's own size, whatever the image's: the organisers' baseline centre-crops its output where
+    larger and zero-pads it where smaller, axis by axis (their 2026 knee k-space is 640 x 368, its targets
+    384 x 384: the image is cropped to 384 rows and padded to 384 columns).
+    fastmri: the target's own size, which must fit in the image; except that an image narrower than its
+    target is compared on a W x W square, as fastMRI's own VarNet and U-Net code does for such brain volumes
+    (its "FLAIR 203" check), both target and output centre-cropped to it."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
     target_height, target_width = (int(n) for n in target_shape[-2:])
-    if narrow_square and width < target_width and width <= min(target_height, height):
+    if min(target_height, target_width) < 1:
+        raise DataError(path, f"{key} is empty ({target_height} x {target_width} pixels per slice)")
+    if layout == "snu":
+        return target_height, target_width
+    if width < target_width and width <= min(target_height, height):
         return width, width
     if target_height > height or target_width > width:
         raise DataError(

@@ -2,7 +2,8 @@
 
 SNU: `<folder>/kspace/X.h5` (kspace, mask) paired by name with `<folder>/image/X.h5` (image_label, attrs max);
 with `require_image=False` (leaderboard reconstruction) a k-space file needs no image twin, and a volume
-without one has `target_path` and `max_value` None.
+without one has `target_path` and `max_value` None. A target may be larger than the k-space image (2026
+knee: 640 x 368 k-space, 384 x 384 targets): outputs are cropped or padded to it (`h5checks.target_crop`).
 fastMRI: `<folder>/X.h5` (kspace, reconstruction_rss, attrs max; a `mask` is used when present); a volume
 narrower than its target is compared on a W x W square, as fastMRI does (`h5checks.target_crop`).
 Coil counts and widths may differ between files.
@@ -13,6 +14,7 @@ from pathlib import Path
 import h5py
 
 from fastmri_pl.data.h5checks import (
+    LAYOUTS,
     open_h5,
     require_attr,
     require_dataset,
@@ -21,8 +23,6 @@ from fastmri_pl.data.h5checks import (
 )
 from fastmri_pl.data.volumes import FileFilter, Volume, h5_files, nominal_acceleration
 from fastmri_pl.errors import DataError
-
-LAYOUTS = ("snu", "fastmri")
 
 
 def index_volumes(
@@ -78,7 +78,7 @@ def snu_volume(kspace_path: Path, image_path: Path | None) -> Volume:
                 raise DataError(
                     image_path, f"image_label has {label.shape[0]} slices, its k-space file {slices}"
                 )
-            crop = target_crop(image_path, "image_label", label.shape, height, width)
+            crop = target_crop(image_path, "image_label", label.shape, height, width, "snu")
             max_value = require_attr(f, image_path, "max", positive=True)
     acceleration = nominal_acceleration(kspace_path) or width / max(float(mask.sum()), 1.0)
     return Volume(
@@ -107,7 +107,7 @@ def _fastmri_volume(path: Path) -> Volume:
         target = require_dataset(f, path, "reconstruction_rss", rank=3)
         if target.shape[0] != slices:
             raise DataError(path, f"reconstruction_rss has {target.shape[0]} slices, kspace {slices}")
-        crop = target_crop(path, "reconstruction_rss", target.shape, height, width, narrow_square=True)
+        crop = target_crop(path, "reconstruction_rss", target.shape, height, width, "fastmri")
         max_value = require_attr(f, path, "max", positive=True)
         has_mask = "mask" in f
         acceleration = None

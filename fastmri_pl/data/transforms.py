@@ -79,17 +79,18 @@ def build_sample(
 ) -> dict[str, Any]:
     """One sample: (S, C, H, W) k-space masked in place and flattened to (S*C, H, W), with its metadata.
 
-    readout_crop: crop the k-space's readout axis to the target's height (`mri.readout.crop_readout`), so the
-    network works on the target's field of view only; exact, since the target is the image's centre crop.
+    readout_crop: crop the k-space's readout axis to the target's height (`mri.readout.crop_readout`; the
+    width is never touched: a 2026 knee image narrower than its target is zero-padded after the network), so
+    the network works on the target's rows only; exact, since the target's rows are the image's centre rows.
     coil_matrix: (N, C) coil compression of the volume (`data.coil_compression`): N virtual coils per slice.
     """
     mask = chosen.mask
     slices, coils, height, width = kspace.shape
     masked = torch.from_numpy(kspace)
     masked.mul_(mask.reshape(1, 1, 1, width))
-    if readout_crop:  # the target as read fits the k-space image (`h5checks.target_crop`)
+    if readout_crop:
         masked = crop_readout(masked, target.shape[0])
-        height = target.shape[0]
+        height = masked.shape[-2]
     if coil_matrix is not None:
         masked = compress_coils(masked, coil_matrix)
         coils = coil_matrix.shape[0]

@@ -24,9 +24,11 @@ _ACCELERATION = re.compile(r"acc(\d+(?:\.\d+)?)")
 class Volume:
     """One validated volume: where its k-space and target live and the shapes it holds.
 
-    crop: the (h, w) targets and outputs are centre-cropped to (the target's size, or fastMRI's square for a
-    volume narrower than its target: `h5checks.target_crop`). target_path, max_value and crop are None only
-    for k-space-only volumes (`index_volumes(require_image=False)`).
+    crop: the (h, w) targets and outputs are compared at (`h5checks.target_crop`): the target's size, or
+    fastMRI's square for a volume narrower than its target; outputs are centre-cropped or zero-padded to it
+    (`mri.crop.center_crop_or_pad`: an SNU target may be wider than the image), targets only ever cropped.
+    target_path, max_value and crop are None only for k-space-only volumes
+    (`index_volumes(require_image=False)`).
     """
 
     fname: str

@@ -17,12 +17,11 @@ import numpy as np
 import torch
 
 from fastmri_pl.challenge.annotations import ANNOTATIONS_ATTR, Box, parse_annotations
-from fastmri_pl.data.h5checks import open_h5, require_attr, require_finite_slices, target_crop
+from fastmri_pl.data.h5checks import LAYOUTS, open_h5, require_attr, require_finite_slices, target_crop
 from fastmri_pl.data.volumes import acceleration_subfolders
 from fastmri_pl.errors import DataError
 from fastmri_pl.mri.crop import center_crop
 
-LAYOUTS = ("snu", "fastmri")
 TARGET_KEYS = {"snu": "image_label", "fastmri": "reconstruction_rss"}
 ZERO_FILLED_KEY = "image_input"
 RECON_KEY = "reconstruction"
@@ -112,7 +111,7 @@ def _compared_shape(target_file: h5py.File, path: Path, layout: str) -> tuple[in
     if layout != "fastmri" or "kspace" not in target_file:
         return tuple(target.shape)
     height, width = target_file["kspace"].shape[-2:]
-    crop = target_crop(path, TARGET_KEYS[layout], target.shape, height, width, narrow_square=True)
+    crop = target_crop(path, TARGET_KEYS[layout], target.shape, height, width, layout)
     return (target.shape[0], *crop)
 
 

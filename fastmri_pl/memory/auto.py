@@ -22,6 +22,7 @@ from fastmri_pl.memory.estimate import gib, with_levers
 from fastmri_pl.memory.plan_cache import PLAN_FILE, LeversPlan, load_plan, plan_key, save_plan
 from fastmri_pl.memory.planner import plan, plan_inference
 from fastmri_pl.models.levers import MemoryLevers
+from fastmri_pl.mri.readout import readout_height
 from fastmri_pl.runs.summary import print_levers_plan
 
 # the SNU FastMRI Challenge brain k-space, the largest shape the profiles are made for
@@ -193,7 +194,9 @@ def fixed_inference_sample(cfg: DictConfig) -> SampleShape:
     leaderboard of its own; the 2026 knee k-space, 15 x 640 x 368, is smaller)."""
     sizes = {**DEFAULT_AUTO_SHAPE, **(cfg.hardware.get("levers_auto_shape") or {})}
     crop = (384, 384) if cfg.get("crop") is None else (int(cfg.crop[0]), int(cfg.crop[1]))
-    height = crop[0] if OmegaConf.select(cfg, "data.readout_crop", default=False) else int(sizes["height"])
+    height = int(sizes["height"])
+    if OmegaConf.select(cfg, "data.readout_crop", default=False):
+        height = readout_height(height, crop[0])
     return SampleShape(
         file="levers_auto_shape",
         coils=int(sizes["coils"]),

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from fastmri_pl.mri.masks import acs_mask
+from fastmri_pl.mri.readout import readout_height
 
 SNU_TARGET_SIZE = 384
 
@@ -42,8 +43,10 @@ class BatchShape:
         return min(SNU_TARGET_SIZE, self.height), min(SNU_TARGET_SIZE, self.width)
 
     def readout_cropped(self) -> "BatchShape":
-        """The shape `data.readout_crop` gives: the k-space height becomes the target's (384 rows at SNU)."""
-        return replace(self, height=self.target_hw[0], target_size=self.target_hw)
+        """The shape `data.readout_crop` gives: the k-space height becomes the target's (384 rows at SNU;
+        `mri.readout.readout_height`)."""
+        target = self.target_hw
+        return replace(self, height=readout_height(self.height, target[0]), target_size=target)
 
     @property
     def num_low_frequencies(self) -> int:

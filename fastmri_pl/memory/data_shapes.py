@@ -1,8 +1,9 @@
 """The sample shapes a data config delivers, read from the HDF5 headers (no k-space is loaded).
 
 Each volume's samples reach the network as (coils, height, width): coils capped at `data.virtual_coils`, the
-k-space height cropped to the target's with `data.readout_crop` (reconstruction: to the output crop's),
-the width as stored. The planner plans for the largest sample of a split, "largest" meaning the most k-space
+k-space height cropped to the target's with `data.readout_crop` (reconstruction: to the output crop's; all
+rows where the target is higher), the width as stored; the target as stored (the output is cropped or
+zero-padded to it). The planner plans for the largest sample of a split, "largest" meaning the most k-space
 pixels per adjacent slice, coils x height x width: every sample of a run has the same adjacent slices and
 batch size, and the traced need grows with those pixels (coil images in the sensitivity net, the FFTs and
 data consistency) or with height x width alone (the cascades' U-Nets), never with anything else.
@@ -21,6 +22,7 @@ from fastmri_pl.data.readers import index_volumes
 from fastmri_pl.data.synthetic import ensure_synthetic, synthetic_config
 from fastmri_pl.data.volumes import FileFilter, Volume
 from fastmri_pl.memory.batch import SNU_TARGET_SIZE, BatchShape
+from fastmri_pl.mri.readout import readout_height
 from fastmri_pl.reconstruction.folders import LEADERBOARD_DIR, acceleration_folders
 
 
@@ -108,22 +110,19 @@ def volume_sample(
     virtual_coils: int | None,
     crop: tuple[int, int] | None = None,
 ) -> SampleShape:
-    """A volume's sample shape; `crop` (reconstruction's output size, which its readout crop keeps) wins over
-    the volume's own (`Volume.crop`, the target's size)."""
-    target = crop or volume.crop or _default_crop(volume)
+    """A volume's sample shape: the k-space as the network gets it (its height the target's with the readout
+    crop, `mri.readout.readout_height`; its width as stored) and the target as delivered (`Volume.crop`, which
+    may be wider than the k-space: the 2026 knee's 384 x 384 against 368 columns). `crop` (reconstruction's
+    output size) wins over the volume's own; a k-space-only volume gets the SNU 384 x 384."""
+    target = crop or volume.crop or (SNU_TARGET_SIZE, SNU_TARGET_SIZE)
     return SampleShape(
         file=_relative(volume.kspace_path, root),
         coils=min(volume.num_coils, virtual_coils) if virtual_coils else volume.num_coils,
-        height=target[0] if readout_crop else volume.height,
+        height=readout_height(volume.height, target[0]) if readout_crop else volume.height,
         width=volume.width,
         slices=volume.num_slices,
-        target_size=(target[0], min(target[1], volume.width)),
+        target_size=(int(target[0]), int(target[1])),
     )
-
-
-def _default_crop(volume: Volume) -> tuple[int, int]:
-    """Reconstruction's default output crop (the SNU 384 x 384), clipped to the k-space."""
-    return min(SNU_TARGET_SIZE, volume.height), min(SNU_TARGET_SIZE, volume.width)
 
 
 def _relative(path: Path, root: Path) -> str:

@@ -16,7 +16,7 @@ from fastmri_pl.memory.opcost import OpCostCounter, OpCosts
 from fastmri_pl.memory.report import GIB, MemoryReport
 from fastmri_pl.memory.trace import trace_inference, trace_training_step
 from fastmri_pl.models.levers import MemoryLevers
-from fastmri_pl.mri.crop import center_crop
+from fastmri_pl.mri.crop import center_crop_or_pad
 from fastmri_pl.training import factory
 
 TRAINING_PHASES = ("forward", "backward", "optimizer")
@@ -203,4 +203,4 @@ def reconstruct_forward(module: Any, batch: dict[str, Any]) -> torch.Tensor:
         per_slice = kspace.reshape(b * slices, coil_images // slices, h, w)
         maps = net.slice_sensitivity_maps(per_slice, batch["num_low_frequencies"].repeat_interleave(slices))
     image = net.forward_with_maps(kspace, batch["mask"], maps.reshape(b, coil_images, h, w))
-    return center_crop(image, batch["target"].shape[-2:])
+    return center_crop_or_pad(image, batch["target"].shape[-2:])

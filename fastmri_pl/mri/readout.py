@@ -23,12 +23,19 @@ def _rows_transform(kspace: torch.Tensor, inverse: bool) -> torch.Tensor:
         return torch.fft.fftshift(x, dim=_ROWS)
 
 
+def readout_height(rows: int, target_height: int) -> int:
+    """The k-space rows the readout crop keeps for a target `target_height` rows high: the target's height, or
+    every row where the target is higher than the image (the output is then zero-padded to the target,
+    `mri.crop.center_crop_or_pad`, as the organisers' baseline pads its image to 384 x 384)."""
+    return min(rows, target_height)
+
+
 def crop_readout(kspace: torch.Tensor, height: int) -> torch.Tensor:
-    """(..., H, W) k-space -> (..., height, W) k-space of the centre `height` image rows (as is if H)."""
+    """(..., H, W) k-space -> (..., readout_height(H, height), W) k-space of the centre image rows (as is if
+    that is H)."""
     rows, width = kspace.shape[-2:]
-    if height > rows:
-        raise ValueError(f"cannot crop the readout to {height} rows: the k-space has only {rows}")
-    if height == rows:
+    kept = readout_height(rows, height)
+    if kept == rows:
         return kspace
-    image_rows = center_crop(_rows_transform(kspace, inverse=True), (height, width))
+    image_rows = center_crop(_rows_transform(kspace, inverse=True), (kept, width))
     return _rows_transform(image_rows, inverse=False)

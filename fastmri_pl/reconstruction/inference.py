@@ -125,7 +125,8 @@ class SliceCache:
 class InferenceSettings:
     """How a network reconstructs the leaderboard: output size, device, precision and the exact levers.
 
-    readout_crop: crop the k-space along the readout to `crop[0]` rows first (`mri.readout`); maps_once:
+    readout_crop: crop the k-space along the readout to `crop[0]` rows first (all rows where it has fewer:
+    `mri.readout.readout_height`); the image is then cropped or zero-padded to `crop`; maps_once:
     PromptMR's sensitivity maps computed once per slice and reused by every window holding it; virtual_coils:
     compress each volume to that many coils (`data.virtual_coils`).
     """
@@ -183,9 +184,7 @@ class VolumeInference:
     ) -> None:
         self.net, self.kspace, self.host_mask, self.settings = net, kspace, mask, settings
         device = settings.device
-        self.num_slices, _, height, _ = kspace.shape
-        if settings.readout_crop and settings.crop[0] > height:
-            raise ValueError(f"crop height {settings.crop[0]} exceeds the k-space's {height}")
+        self.num_slices = kspace.shape[0]
         self.mask = mask.reshape(1, 1, 1, -1).to(device)
         self.acs = torch.tensor([num_low_frequencies(mask)], dtype=torch.int64, device=device)
         self.num_adj = int(getattr(net, "num_adj_slices", 1))
@@ -241,10 +240,7 @@ def reconstruct_volume(
     slices run once untimed, then every slice is timed alone (`VolumeInference.slice`, a fresh pass),
     synchronised before and after on CUDA."""
     kspace, mask = read_masked_kspace(volume)
-    try:
-        inference = VolumeInference(net, kspace, mask, settings)
-    except ValueError as error:
-        raise DataError(volume.kspace_path, f"data.readout_crop: {error}") from error
+    inference = VolumeInference(net, kspace, mask, settings)
     for index in range(min(warmup_slices, volume.num_slices)):
         inference.slice(index)
     for index in range(volume.num_slices):

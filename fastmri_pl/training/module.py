@@ -11,7 +11,7 @@ from torch import nn
 from fastmri_pl.challenge.rules import load_rules
 from fastmri_pl.challenge.score import leaderboard_slice_ssim
 from fastmri_pl.models.zero_filled import ZeroFilled
-from fastmri_pl.mri.crop import center_crop
+from fastmri_pl.mri.crop import center_crop_or_pad
 from fastmri_pl.mri.foreground import SNU_THRESHOLD
 from fastmri_pl.mri.ssim import ssim
 from fastmri_pl.training.losses import build_loss
@@ -64,9 +64,10 @@ class ReconModule(L.LightningModule):
         return any(p.requires_grad for p in self.net.parameters())
 
     def forward(self, batch: dict[str, Any]) -> torch.Tensor:
-        """The network's centre-slice image, cropped to the target's size (B, h, w)."""
+        """The network's centre-slice image at the target's size (B, h, w): centre-cropped where larger,
+        zero-padded where smaller (a 2026 knee image is narrower than its target: `h5checks.target_crop`)."""
         image = self.net(batch["masked_kspace"], batch["mask"], batch["num_low_frequencies"])
-        return center_crop(image, batch["target"].shape[-2:])
+        return center_crop_or_pad(image, batch["target"].shape[-2:])
 
     def compute_loss(self, batch: dict[str, Any]) -> torch.Tensor:
         """The training objective of one batch; also what the memory estimator traces."""
@@ -91,7 +92,7 @@ class ReconModule(L.LightningModule):
         """Scores the batch; returns the cropped images for the image callback (no second forward pass)."""
         target, max_value = batch["target"].float(), batch["max_value"].float()
         prediction = self(batch).float()
-        zero_filled = center_crop(
+        zero_filled = center_crop_or_pad(
             self.zero_filled(batch["masked_kspace"], batch["mask"], batch["num_low_frequencies"]),
             target.shape[-2:],
         )

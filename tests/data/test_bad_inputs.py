@@ -157,10 +157,16 @@ def zero_mask(path: Path) -> None:
         f["mask"][...] = 0
 
 
-def oversized_target(path: Path) -> None:
+def target_missing_a_slice(path: Path) -> None:
     with h5py.File(path, "r") as f:
         slices, height, width = f["image_label"].shape
-    replace_dataset(path, "image_label", np.ones((slices, height, 64), dtype=np.float32))
+    replace_dataset(path, "image_label", np.ones((slices - 1, height, width), dtype=np.float32))
+
+
+def empty_target(path: Path) -> None:
+    with h5py.File(path, "r") as f:
+        slices, height, _ = f["image_label"].shape
+    replace_dataset(path, "image_label", np.ones((slices, height, 0), dtype=np.float32))
 
 
 @pytest.mark.parametrize(
@@ -170,7 +176,8 @@ def oversized_target(path: Path) -> None:
         ("image", lambda p: set_max(p, -1.0), "attribute 'max' is -1.0, expected > 0"),
         ("image", lambda p: set_max(p, np.inf), "attribute 'max' is inf"),
         ("kspace", zero_mask, "mask samples no phase-encode line"),
-        ("image", oversized_target, r"image_label is 16 x 64, larger than the k-space image 32 x \d+"),
+        ("image", target_missing_a_slice, "image_label has 2 slices, its k-space file 3"),
+        ("image", empty_target, r"image_label is empty \(16 x 0 pixels per slice\)"),
     ],
 )
 def test_values_that_poison_training_are_refused_when_indexed(

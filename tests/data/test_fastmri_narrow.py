@@ -1,5 +1,6 @@
 """fastMRI brain volumes narrower than their 320 x 320 target ("FLAIR 203" in fastMRI's code): compared on a
-W x W square, as fastMRI's VarNet module does, in validation and in `evaluate`; SNU keeps its refusal."""
+W x W square, as fastMRI's VarNet module does, in validation and in `evaluate` (the SNU rule, a target wider
+than the image, is tests/data/test_wide_targets.py)."""
 
 from collections import defaultdict
 from collections.abc import Callable
@@ -42,13 +43,14 @@ def brain_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_the_rule_crops_only_narrow_fastmri_volumes() -> None:
     path = Path("x.h5")
-    assert target_crop(path, "t", (2, 320, 320), 640, 368, narrow_square=True) == (320, 320)
-    assert target_crop(path, "t", (2, 320, 320), 640, NARROW, narrow_square=True) == (NARROW, NARROW)
-    assert target_crop(path, "t", (2, 320, NARROW), 640, NARROW, narrow_square=True) == (320, NARROW)
-    with pytest.raises(DataError, match="t is 384 x 384, larger than the k-space image 768 x 372"):
-        target_crop(path, "t", (2, 384, 384), 768, 372)  # SNU: never cropped
+    assert target_crop(path, "t", (2, 320, 320), 640, 368, "fastmri") == (320, 320)
+    assert target_crop(path, "t", (2, 320, 320), 640, NARROW, "fastmri") == (NARROW, NARROW)
+    assert target_crop(path, "t", (2, 320, NARROW), 640, NARROW, "fastmri") == (320, NARROW)
+    assert target_crop(path, "t", (2, 384, 384), 768, 372, "snu") == (384, 384)  # SNU: the target's own
     with pytest.raises(DataError, match="larger than the k-space image 200 x 264"):
-        target_crop(path, "t", (2, 320, 320), 200, NARROW, narrow_square=True)  # no square fits
+        target_crop(path, "t", (2, 320, 320), 200, NARROW, "fastmri")  # no square fits
+    with pytest.raises(DataError, match="t is 320 x 320, larger than the k-space image 300 x 330"):
+        target_crop(path, "t", (2, 320, 320), 300, 330, "fastmri")  # fastMRI never pads
 
 
 @pytest.mark.slow  # the real brain geometry: 640 x 320 k-space, 320 x 320 targets

@@ -15,7 +15,7 @@ from fastmri_pl.memory.batch import BatchShape
 from fastmri_pl.memory.cli import batch_shape
 from fastmri_pl.mri.crop import center_crop
 from fastmri_pl.mri.fft import ifft2c
-from fastmri_pl.mri.readout import crop_readout
+from fastmri_pl.mri.readout import crop_readout, readout_height
 from fastmri_pl.reconstruct import reconstruct
 
 
@@ -36,9 +36,11 @@ def test_cropping_commutes_with_the_phase_encode_mask() -> None:
     torch.testing.assert_close(crop_readout(kspace * mask, 10), crop_readout(kspace, 10) * mask)
 
 
-def test_taller_crop_than_the_kspace_is_refused() -> None:
-    with pytest.raises(ValueError, match="only 8"):
-        crop_readout(torch.zeros(1, 8, 4, dtype=torch.complex64), 9)
+def test_a_target_higher_than_the_kspace_keeps_every_row() -> None:
+    """The output is zero-padded to such a target afterwards (`mri.crop.center_crop_or_pad`)."""
+    kspace = torch.randn(1, 8, 4, dtype=torch.complex64, generator=torch.Generator().manual_seed(2))
+    assert crop_readout(kspace, 9) is kspace
+    assert (readout_height(8, 9), readout_height(640, 384)) == (8, 384)
 
 
 def test_dataset_samples_hold_the_targets_rows(data_snu_root: Path, data_snu_config) -> None:
@@ -81,6 +83,8 @@ def test_zero_filled_reconstructions_are_the_same_with_and_without_the_crop(
 def test_memory_traces_the_cropped_height() -> None:
     assert BatchShape(coils=16, height=768, width=396).readout_cropped().height == 384
     assert BatchShape(coils=2, height=48, width=32).readout_cropped().height == 48  # target clipped to it
+    higher = BatchShape(coils=2, height=48, width=32, target_size=(64, 64)).readout_cropped()
+    assert (higher.height, higher.target_hw) == (48, (64, 64))  # every row kept, the output padded
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose("memory")
         off = compose("memory", overrides=["memory.readout_crop=false"])
