@@ -16,6 +16,11 @@ output shown and kept in OUT/logs/:
 5. reconstruct: each shape reconstructed by the 2026 recipe's network (run 1's weights) under `gtx1080`'s
    emulated card (`benchmarks.reconstruct_row`): ms per slice, and inference need on the card vs the
    estimate at that shape.
+Beside them, the calibration rows: what the first steps of each determinism run and the first slice of each
+reconstruct step measured (`<run>/calibration.json`, `<output_dir>/calibration.json`) against the estimate at
+the shape they met, the context measured beside the profile's assumed one. The determinism runs' estimate is
+computed with the others in step 1 and filed in the user cache (`memory.calibration.file_estimates`), so the
+runs do not trace it inside their time limit.
 The report, OUT/report.json and OUT/report.md, holds measured vs estimated and a verdict per row
 (`gpu_check_report.py`); exit 1 if a measured need passes its estimate by more than 10 %, a row does not fit,
 the two runs differ, or a step fails. A previous run's files are moved to OUT/previous-<time>/ first.
@@ -58,7 +63,14 @@ from fastmri_pl import CONFIG_DIR
 from fastmri_pl.bench import profile_config, row_setup
 from fastmri_pl.memory.auto import resolve_levers
 from fastmri_pl.memory.batch import BatchShape
+from fastmri_pl.memory.calibration import (
+    CALIBRATION_FILE,
+    estimate_cache_key,
+    file_estimates,
+    without_card,
+)
 from fastmri_pl.memory.card import CardMemory
+from fastmri_pl.memory.data_shapes import data_shapes
 from fastmri_pl.memory.report import GIB
 from fastmri_pl.memory.row_estimate import (
     RowEstimate,
@@ -295,7 +307,28 @@ def estimate_jobs(plan: CheckPlan) -> list[EstimateJob]:
             levers = factory.build_levers(cfg)
             key = estimate_key(cfg, shape, levers, ESTIMATOR)
             jobs.append(EstimateJob(f"reconstruct {volume.name}", cfg, shape, levers, key))
-    return jobs
+    return [*jobs, calibration_job(plan)]
+
+
+def calibration_job(plan: CheckPlan) -> EstimateJob:
+    """What the determinism runs' calibration compares with: the recipe with the profile's levers at its
+    data's largest training sample (its first steps meet one: the synthetic knee volumes alternate 4 and 6
+    coils), context and workspace left out, under the key `train` looks it up by. The synthetic data is
+    generated if absent (its headers give the shape)."""
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        recipe = compose("train", overrides=[f"experiment={plan.recipe}", f"data={plan.recipe_data}"])
+    cfg = resolve_levers(recipe)
+    levers = factory.build_levers(cfg)
+    sample = data_shapes(cfg.data).largest_train
+    shape = sample.batch(int(cfg.model.get("num_adj_slices", 1)), int(cfg.hardware.get("batch_size") or 1))
+    key = estimate_cache_key(cfg, shape, levers)
+    return EstimateJob("calibration train (reserved only)", without_card(cfg), shape, levers, key)
+
+
+def file_calibration_estimate(jobs: list[EstimateJob], figures: dict[str, RowEstimate]) -> None:
+    """The determinism runs' calibration estimate into the user cache, where `train` looks first."""
+    job = jobs[-1]
+    file_estimates({job.key: (f"{job.name}: {_shape_text(job.shape)}", figures[job.key])})
 
 
 def _estimate_one(job: EstimateJob) -> RowEstimate:
@@ -455,7 +488,8 @@ def memory_rows(
                     "projected_step_s_on_profile_card": [round(s, 3) for s in estimate.step_s],
                 }
             rows.append(ReportRow(name, measured, _gib(est), verdict, shown))
-    for job, volume in zip(jobs[len(plan.profiles) :], plan.volumes, strict=True):
+    reconstruct_jobs = jobs[len(plan.profiles) : len(plan.profiles) + len(plan.volumes)]
+    for job, volume in zip(reconstruct_jobs, plan.volumes, strict=True):
         estimate = figures[job.key]
         name = f"reconstruct {volume.name} {volume.coils}x{volume.height}x{volume.width}"
         measured_row = _read_json(plan.out / f"reconstruct_{volume.name}.json")
@@ -489,6 +523,52 @@ def _not_measured(step: str, done: dict[str, dict]) -> Verdict:
     return step_failed(step, record["returncode"], record["log"])
 
 
+def calibration_rows(plan: CheckPlan, done: dict[str, dict]) -> list[ReportRow]:
+    """What each determinism run's first steps and each reconstruct step's first slice measured against the
+    estimate at the shape they met: the first calibration of each (the profile's own levers; a fallback is
+    shown beside it). A step that failed or did not run has its own row: no calibration row then."""
+    sources = [(f"train_run{n}", run_dir(plan, n)) for n in (1, 2)]
+    sources += [(f"reconstruct_{v.name}", plan.out / "reconstructions" / v.name) for v in plan.volumes]
+    rows = []
+    for step, folder in sources:
+        record = done.get(step)
+        if record is None or record["returncode"] != 0:
+            continue
+        name = f"calibration {step}"
+        document = _read_json(folder / CALIBRATION_FILE)
+        if not document or not document.get("calibrations"):
+            rows.append(ReportRow(name, None, None, Verdict("not measured", True, f"no {CALIBRATION_FILE}")))
+            continue
+        first = document["calibrations"][0]
+        measured, estimated, card = first.get("measured"), first.get("estimated"), first.get("card") or {}
+        if measured is None:  # out of memory in its first steps
+            verdict = memory_verdict(False, None, 0.0, "does not fit: out of memory in the calibration")
+            rows.append(ReportRow(name, None, None, verdict, {"fallback": first.get("fallback")}))
+            continue
+        verdict = memory_verdict(
+            first["fits"],
+            measured["need_gib"],
+            estimated["need_gib"],
+            first["outcome"],
+            card.get("total_gib"),
+            card.get("limit_gib"),
+        )
+        shown = {
+            "card": card.get("name"),
+            "emulated": card.get("emulated"),
+            "measured_context_gib": measured["context_gib"],
+            "assumed_context_gib": estimated["context_gib"],
+            "others_before_gib": measured["others_before_gib"],
+            "max_reserved_gib": measured["max_reserved_gib"],
+            "estimated_reserved_gib": estimated["reserved_gib"],
+            "step_s": measured["step_s"],
+            "projected_step_s_on_profile_card": estimated["step_s"],
+            "fell_back_to": (first.get("fallback") or {}).get("levers"),
+        }
+        rows.append(ReportRow(name, measured["need_gib"], estimated["need_gib"], verdict, shown))
+    return rows
+
+
 def determinism_row(plan: CheckPlan) -> ReportRow:
     hashes = [weights_sha256(run_dir(plan, n) / "checkpoints" / "last.ckpt") for n in (1, 2)]
     verdict = determinism_verdict(*hashes)
@@ -507,6 +587,7 @@ def check(plan: CheckPlan) -> int:
         print(f"the previous run's files moved to {moved}")
     jobs = estimate_jobs(plan)
     figures = estimates(plan, jobs)
+    file_calibration_estimate(jobs, figures)
     print(describe_estimates(jobs, figures))
     logs, done = plan.out / "logs", {}
     for step in steps(plan):
@@ -514,7 +595,7 @@ def check(plan: CheckPlan) -> int:
             print(f"{step.name}: not run, the determinism run 1 left no checkpoint")
             continue
         done[step.name] = run_step(step, logs)
-    rows = memory_rows(plan, jobs, figures, done) + [determinism_row(plan)]
+    rows = memory_rows(plan, jobs, figures, done) + calibration_rows(plan, done) + [determinism_row(plan)]
     bench = _read_json(plan.out / "bench.json") or {}
     context = {
         "device": bench.get("device", "?"),
@@ -540,7 +621,9 @@ def dry_run(plan: CheckPlan) -> int:
     print(f"report: {plan.out / 'report.json'}, {plan.out / 'report.md'}\n")
     plan.out.mkdir(parents=True, exist_ok=True)
     jobs = estimate_jobs(plan)
-    print(describe_estimates(jobs, estimates(plan, jobs)))
+    figures = estimates(plan, jobs)
+    file_calibration_estimate(jobs, figures)
+    print(describe_estimates(jobs, figures))
     print("\nthe check fails a row whose measured need passes its estimate by over 10 %; dry run: exit 0")
     return 0
 

@@ -180,7 +180,8 @@ class Calibration:
                 "max_reserved_gib": _g(m.max_reserved),
                 "outside_allocator_gib": _g(m.outside),
                 "others_before_gib": None if m.others is None else _g(m.others),
-                "context_gib": _g(self.context),
+                "context_gib": _g(m.context),
+                "context_counted_gib": _g(self.context),
                 "workspace_allowance_gib": _g(self.workspace_allowance),
                 "need_gib": _g(self.need),
                 "step_s": None if m.step_s is None else round(m.step_s, 4),
@@ -318,26 +319,44 @@ def without_card(cfg: DictConfig) -> DictConfig:
     return bare
 
 
+def estimate_cache_key(cfg: DictConfig, shape: BatchShape, levers: MemoryLevers) -> str:
+    """The key a calibration's estimate is filed under in the user cache (context and workspace left out)."""
+    return estimate_key(without_card(cfg), shape, levers, ESTIMATOR)
+
+
 def cached_estimate(cfg: DictConfig, shape: BatchShape, levers: MemoryLevers) -> RowEstimate:
     """The estimator's figures for `levers` at `shape` (context and workspace left out), from the user cache
     `estimates.json` when filed under their key, else traced (minutes for a full-size model) and filed."""
-    bare = without_card(cfg)
-    key = estimate_key(bare, shape, levers, ESTIMATOR)
-    path = user_cache_root() / ESTIMATES_FILE
-    known = _read_estimates(path)
+    key = estimate_cache_key(cfg, shape, levers)
+    known = _read_estimates(estimates_file())
     if key in known:
         return known[key]
     log.info(
         f"calibration: estimating {_shape_words(shape)} with these levers on the CPU to compare (once: kept "
-        f"in {path})"
+        f"in {estimates_file()})"
     )
-    found = estimate_row(bare, shape, levers, ESTIMATOR)
-    filed = {k: ("", v) for k, v in known.items()} | {key: (_shape_words(shape), found)}
+    found = estimate_row(without_card(cfg), shape, levers, ESTIMATOR)
     try:
-        write_atomically(path, estimates_json(filed).encode())
+        file_estimates({key: (_shape_words(shape), found)})
     except WriteError as error:
         log.warning(f"warning: the estimate is not kept for later runs: {error}")
     return found
+
+
+def estimates_file() -> Path:
+    return user_cache_root() / ESTIMATES_FILE
+
+
+def file_estimates(found: dict[str, tuple[str, RowEstimate]]) -> None:
+    """Add `found` (key -> (what it estimates, the figures)) to the user cache's `estimates.json`, where a
+    calibration looks first (`make gpu-check` files its runs' estimate there beforehand); `WriteError`."""
+    path = estimates_file()
+    try:
+        filed = json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError):
+        filed = {}
+    filed = (filed if isinstance(filed, dict) else {}) | json.loads(estimates_json(found))
+    write_atomically(path, (json.dumps(filed, indent=1, sort_keys=True) + "\n").encode())
 
 
 def _read_estimates(path: Path) -> dict[str, RowEstimate]:

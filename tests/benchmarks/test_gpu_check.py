@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import torch
+from hydra import compose, initialize_config_dir
 
 from benchmarks import gpu_check, reconstruct_row
 from benchmarks.gpu_check import CheckPlan, dry_run, memory_rows, move_previous, weights_sha256
@@ -20,8 +21,13 @@ from benchmarks.gpu_check_report import (
     report_document,
     report_markdown,
 )
+from fastmri_pl import CONFIG_DIR
+from fastmri_pl.memory.auto import resolve_levers
+from fastmri_pl.memory.calibration import estimate_cache_key
+from fastmri_pl.memory.data_shapes import data_shapes
 from fastmri_pl.memory.report import GIB
 from fastmri_pl.memory.row_estimate import RowEstimate
+from fastmri_pl.training import factory
 
 
 def test_a_need_up_to_ten_percent_over_the_estimate_passes():
@@ -163,6 +169,7 @@ def test_the_dry_run_prints_every_command_and_the_estimates(monkeypatch, capsys,
         (20, 384, 396, "composed"),
         (20, 384, 396, "composed"),
         (15, 320, 368, "composed"),
+        (6, 80, 80, "composed"),  # the determinism runs' calibration: the synthetic knee's largest sample
     ]
     python = gpu_check.sys.executable
     out = tmp_path
@@ -222,3 +229,68 @@ def test_a_reconstruct_row_that_runs_out_of_memory_is_a_row(monkeypatch, tmp_pat
         "cpu",
     )
     assert reconstruct_row.main(["--output", str(output), "--", *overrides]) == 2  # never over an earlier row
+
+
+def test_the_calibration_estimate_is_filed_under_the_key_the_training_runs_look_up(tmp_path: Path):
+    """The determinism runs compose the recipe with more overrides than the job; none of them may change
+    the key `train`'s calibration files its estimate under (else each run traces it inside its time limit)."""
+    plan = CheckPlan(out=tmp_path)
+    job = gpu_check.calibration_job(plan)
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        run = resolve_levers(
+            compose("train", overrides=[*gpu_check.recipe_overrides(plan, 8), f"hydra.run.dir={tmp_path}"])
+        )
+    shape = data_shapes(run.data).largest_train.batch(int(run.model.num_adj_slices), 1)
+    assert estimate_cache_key(run, shape, factory.build_levers(run)) == job.key
+    assert job.cfg.hardware.context_gib == 0 and job.cfg.hardware.workspace_gib == 0
+
+
+def calibration_record(**fields):
+    record = {
+        "phase": "train",
+        "fits": True,
+        "outcome": "fits",
+        "card": {"name": "NVIDIA H100", "total_gib": 79.1, "emulated": True, "limit_gib": 7.93},
+        "measured": {
+            "need_gib": 2.4,
+            "context_gib": 0.52,
+            "others_before_gib": 0.0,
+            "max_reserved_gib": 1.5,
+            "step_s": 0.3,
+        },
+        "estimated": {"need_gib": 2.3, "context_gib": 0.7, "reserved_gib": 1.4, "step_s": [0.5, 1.2]},
+    }
+    return {**record, **fields}
+
+
+def test_the_calibration_rows_set_the_measured_context_beside_the_assumed_one(tmp_path: Path):
+    plan = CheckPlan(out=tmp_path)
+    run1 = gpu_check.run_dir(plan, 1)
+    run1.mkdir(parents=True)
+    (run1 / "calibration.json").write_text(json.dumps({"format": 1, "calibrations": [calibration_record()]}))
+    brain = tmp_path / "reconstructions" / "snu_brain"
+    brain.mkdir(parents=True)
+    passed_card = calibration_record(
+        fits=False, outcome="passes the card", fallback={"levers": {"sens_chunk": 1}, "why": "w"}
+    )
+    (brain / "calibration.json").write_text(
+        json.dumps({"format": 1, "calibrations": [passed_card, calibration_record()]})
+    )
+    done = {
+        "train_run1": {"returncode": 0},
+        "train_run2": {"returncode": 1},  # its own failure is reported elsewhere
+        "reconstruct_snu_brain": {"returncode": 0},
+        "reconstruct_fastmri_knee": {"returncode": 0},  # ran, but left no calibration
+    }
+    rows = {row.name: row for row in gpu_check.calibration_rows(plan, done)}
+    assert list(rows) == [
+        "calibration train_run1",
+        "calibration reconstruct_snu_brain",
+        "calibration reconstruct_fastmri_knee",
+    ]
+    train = rows["calibration train_run1"]
+    assert (train.verdict.status, train.ratio) == ("ok", round(2.4 / 2.3, 3))
+    assert (train.shown["measured_context_gib"], train.shown["assumed_context_gib"]) == (0.52, 0.7)
+    brain_row = rows["calibration reconstruct_snu_brain"]  # the profile's own levers did not fit: a failure
+    assert brain_row.verdict.status == "does not fit" and brain_row.shown["fell_back_to"] == {"sens_chunk": 1}
+    assert rows["calibration reconstruct_fastmri_knee"].verdict.status == "not measured"
