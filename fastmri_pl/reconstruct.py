@@ -13,14 +13,12 @@ timings (and with evaluate=true its `ms_per_slice`) cover the volumes reconstruc
 """
 
 import logging
-import shlex
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -58,7 +56,7 @@ from fastmri_pl.reconstruction.writer import (
     remove_temporaries,
     write_reconstruction,
 )
-from fastmri_pl.runtime.command import command
+from fastmri_pl.runtime.command import command, rerun_command
 from fastmri_pl.runtime.conv_speed import set_cudnn_benchmark, to_memory_format
 from fastmri_pl.runtime.nvml import free_before_cuda
 
@@ -246,13 +244,8 @@ def _complete_before(planned: list[PlannedVolume], output_dir: Path) -> set[Path
 
 def _interrupted(complete: int, total: int, output_dir: Path) -> str:
     """What an interrupt kept and the command that finishes the rest (on its own line, whole)."""
-    if HydraConfig.initialized() and HydraConfig.get().job.config_name == "reconstruct":  # this command's
-        arguments = [
-            a for a in HydraConfig.get().overrides.task if a.split("=")[0] not in ("resume", "overwrite")
-        ]
-        command = shlex.join(["python", "-m", "fastmri_pl.reconstruct", *arguments, "resume=true"])
-    else:
-        command = "python -m fastmri_pl.reconstruct <the same arguments> resume=true"
+    command = rerun_command("reconstruct", drop=("resume", "overwrite"), add=["resume=true"])
+    command = command or "python -m fastmri_pl.reconstruct <the same arguments> resume=true"
     return (
         f"reconstruct interrupted: {complete} of {total} volumes complete in {output_dir} (each file whole; "
         f"the volume being written left nothing). Finish the rest with:\n{command}"

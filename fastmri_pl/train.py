@@ -1,6 +1,14 @@
-"""`python -m fastmri_pl.train`: compose the config, build the parts, fit, validate the best checkpoint."""
+"""`python -m fastmri_pl.train`: compose the config, build the parts, fit, validate the best checkpoint.
+
+A stop keeps the work: Ctrl-C or SIGTERM ends the run with `last.ckpt` written at the last completed
+optimizer step (`callbacks.checkpoint.RunCheckpoint.save_now`) and one line saying what was kept and the
+command that resumes it, exit 128 + the signal's number; a run of non-finite steps ends the same way with its
+`error:` line, exit 2.
+"""
 
 import gc
+import logging
+import signal
 import warnings
 from pathlib import Path
 
@@ -9,7 +17,9 @@ import torch
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig
 
-from fastmri_pl.errors import DataError
+from fastmri_pl.callbacks.checkpoint import Kept, RunCheckpoint
+from fastmri_pl.callbacks.nonfinite import NonFiniteStop
+from fastmri_pl.errors import DataError, Stopped, interrupt_exit_code
 from fastmri_pl.loggers.runs import finish_runs, log_run_config
 from fastmri_pl.memory.auto import resolve_training_levers
 from fastmri_pl.memory.card_cache import with_card_figures
@@ -18,7 +28,7 @@ from fastmri_pl.models.levers import MemoryLevers
 from fastmri_pl.runs.atomic import check_writable_folder
 from fastmri_pl.runs.folder import check_output_folder, resolve_ckpt_path, run_folder_lock
 from fastmri_pl.runs.summary import print_startup, print_summary
-from fastmri_pl.runtime.command import command
+from fastmri_pl.runtime.command import command, rerun_command
 from fastmri_pl.runtime.config_checks import check_determinism
 from fastmri_pl.runtime.conv_speed import to_memory_format
 from fastmri_pl.sweep.ddp import finish_ddp_job
@@ -40,6 +50,7 @@ TOP_LEVEL_TYPES = {
 RESUME_FOLDER_WARNING = r"Checkpoint directory .* exists and is not empty"
 # maps passed to a class as keyword arguments without a `_target_` (`levers: auto` is a string, not checked)
 NODE_TYPES = {"hardware.levers": MemoryLevers}
+log = logging.getLogger(__name__)
 
 
 def train(cfg: DictConfig) -> float | None:
@@ -54,24 +65,26 @@ def train(cfg: DictConfig) -> float | None:
     calibration = RunCalibration(cfg, auto=isinstance(cfg.hardware.levers, str))
     cfg, card = with_card_figures(cfg)
     print_startup(cfg, card)
+    if ckpt_path is not None:
+        log.info(f"resuming from {ckpt_path}")
     with run_folder_lock(cfg.paths.output_dir):
         return _fit(cfg, ckpt_path, calibration)
 
 
 def _fit(cfg: DictConfig, ckpt_path: str | None, calibration: RunCalibration) -> float | None:
-    # before seeding: whether the plan is made (modules built on fake tensors) or read from its cache, the
-    # run starts from the same random state
-    cfg = resolve_training_levers(cfg)
-    if ckpt_path is not None and cfg.get("init_from"):
-        raise DataError("init_from", "and ckpt_path are both set: resume (ckpt_path) or start afresh")
-    built = _build(cfg, ckpt_path)
-    checkpoints = (cfg.get("callbacks") or {}).get("model_checkpoint")
-    if checkpoints and not cfg.trainer.get("fast_dev_run"):  # a blocked or read-only folder: now, not later
-        check_writable_folder(checkpoints.dirpath)
-    loggers = factory.build_loggers(cfg, resuming=ckpt_path is not None)
     trainers: list[L.Trainer] = []  # the attempt's trainer, for the end of the job
     failed = True
     try:
+        # before seeding: whether the plan is made (modules built on fake tensors) or read from its cache, the
+        # run starts from the same random state
+        cfg = resolve_training_levers(cfg)
+        if ckpt_path is not None and cfg.get("init_from"):
+            raise DataError("init_from", "and ckpt_path are both set: resume (ckpt_path) or start afresh")
+        built = _build(cfg, ckpt_path)
+        checkpoints = (cfg.get("callbacks") or {}).get("model_checkpoint")
+        if checkpoints and not cfg.trainer.get("fast_dev_run"):  # a blocked or read-only folder: now
+            check_writable_folder(checkpoints.dirpath)
+        loggers = factory.build_loggers(cfg, resuming=ckpt_path is not None)
         trainer, module, datamodule = _fit_calibrated(cfg, ckpt_path, loggers, calibration, built, trainers)
         metrics = dict(trainer.callback_metrics) if module.has_trainable_parameters else {}
         if cfg.validate_best or not module.has_trainable_parameters:
@@ -83,6 +96,15 @@ def _fit(cfg: DictConfig, ckpt_path: str | None, calibration: RunCalibration) ->
             metrics = {k.removeprefix("best/"): v for k, v in results[0].items()} if results else metrics
         print_summary(cfg, trainer, {k: float(v) for k, v in metrics.items()})
         failed = False
+    except SystemExit as lightning_exit:  # Lightning's sys.exit(1) after it handled an interrupt
+        if not isinstance(lightning_exit.__context__, KeyboardInterrupt):
+            raise
+        raise _stopped(cfg, trainers, ckpt_path, lightning_exit.__context__) from None
+    except KeyboardInterrupt as interrupt:
+        raise _stopped(cfg, trainers, ckpt_path, interrupt) from None
+    except NonFiniteStop as error:
+        kept = _kept(trainers, ckpt_path, "stopped by non-finite steps")
+        raise NonFiniteStop(error.path, f"{error.problem}; {_kept_and_resume(cfg, kept)}") from None
     finally:  # failed or not, the next job of a multirun starts its own ranks and its own W&B run
         if trainers:
             finish_ddp_job(trainers[-1], failed)
@@ -148,6 +170,43 @@ def _discard_attempt(cfg: DictConfig, resuming: bool) -> None:
     checkpoints = (cfg.get("callbacks") or {}).get("model_checkpoint")
     if checkpoints and not resuming:
         (Path(checkpoints.dirpath) / "last.ckpt").unlink(missing_ok=True)
+
+
+def _kept(trainers: list[L.Trainer], resumed_from: str | None, reason: str) -> Kept:
+    """What the run leaves to resume from after a stop: `last.ckpt`, written now if training went on since
+    it was (`RunCheckpoint.save_now`), else the checkpoint this run resumed from, if any."""
+    trainer = trainers[-1] if trainers else None
+    callback = trainer.checkpoint_callback if trainer is not None else None
+    if isinstance(callback, RunCheckpoint):
+        kept = callback.kept or callback.save_now(trainer, reason)
+        if kept.path or kept.problem:
+            return kept
+    elif trainer is not None:
+        return Kept(resumed_from or "", None, False, "callbacks.model_checkpoint is null: nothing written")
+    return Kept(resumed_from or "", None, False)  # stopped before a step (a resumed run: its checkpoint)
+
+
+def _kept_and_resume(cfg: DictConfig, kept: Kept) -> str:
+    """What was kept and, when there is something to resume from, the command that does it: on one line,
+    whole, so a copy of it runs."""
+    if not kept.path:
+        return str(kept)
+    last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    resume = "ckpt_path=last" if Path(kept.path) == last else f"ckpt_path={kept.path}"
+    command = rerun_command(
+        "train", drop=("ckpt_path", "init_from"), add=[f"hydra.run.dir={cfg.paths.output_dir}", resume]
+    )
+    return f"{kept}; resume with: {command or 'python -m fastmri_pl.train <the same arguments> ' + resume}"
+
+
+def _stopped(
+    cfg: DictConfig, trainers: list[L.Trainer], resumed_from: str | None, interrupt: KeyboardInterrupt
+) -> Stopped:
+    """The interrupt as the door's `Stopped`: what was kept, how to resume, exit 128 + the signal's number."""
+    code = interrupt_exit_code(interrupt)
+    name = signal.Signals(code - 128).name
+    kept = _kept(trainers, resumed_from, f"stopped by {name}")
+    return Stopped(f"train stopped by {name}: {_kept_and_resume(cfg, kept)}", code)
 
 
 def _oom_advice(cfg: DictConfig) -> str:

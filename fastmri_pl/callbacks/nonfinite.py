@@ -17,6 +17,11 @@ from fastmri_pl.errors import DataError
 MAX_CONSECUTIVE_KEY = "callbacks.nonfinite_guard.max_consecutive"
 
 
+class NonFiniteStop(DataError):
+    """`NonFiniteGuard`'s stop: bad input, and a stop that keeps the work (`RunCheckpoint` writes `last.ckpt`
+    first: every step before the skipped ones was finite)."""
+
+
 def _slice_names(batch: dict[str, Any]) -> list[str]:
     return [
         f"{fname} slice {int(index)}" for fname, index in zip(batch["fname"], batch["slice_num"], strict=True)
@@ -25,7 +30,7 @@ def _slice_names(batch: dict[str, Any]) -> list[str]:
 
 class NonFiniteGuard(L.Callback):
     """Skips an optimizer step whose loss or gradients hold NaN/Inf, warning with the file and slice of each
-    batch it came from, and stops the run (one line, `DataError`) after `max_consecutive` skips in a row.
+    batch it came from, and stops the run (one line, `NonFiniteStop`) after `max_consecutive` skips in a row.
 
     The check runs after backward, so under DDP every rank skips the same step (the decision is reduced over
     ranks; gradients are already all-reduced). With fp16 loss scaling, overflowing gradients are the
@@ -83,7 +88,7 @@ class NonFiniteGuard(L.Callback):
         else:
             kind, where = "non-finite loss or gradient on another rank", step_slices
         if self.consecutive >= self.max_consecutive:
-            raise DataError(
+            raise NonFiniteStop(
                 (where or ["training"])[-1],
                 f"{kind}, {self.consecutive} optimizer steps in a row ({MAX_CONSECUTIVE_KEY}="
                 f"{self.max_consecutive}); training stopped with the weights of the last finite step. Check "

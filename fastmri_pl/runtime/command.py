@@ -7,15 +7,16 @@ against the card. After it, one line says how the command ended, on the console 
 and the exit code follows: completed (0), bad input (`error:` line, 2), CUDA out of memory (3, with the
 command's advice), a stop that kept its work (`Stopped`, its own code), an interrupt (Ctrl-C 130, SIGTERM
 143). A failure finishes the W&B run as failed. In a multirun every error is left to Hydra, which fails that
-job only and goes on with the sweep's others.
+job only and goes on with the sweep's others; an interrupt, or a stop after one, ends the sweep.
 """
 
 import functools
 import logging
+import shlex
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any, Literal, TypeVar
@@ -104,7 +105,7 @@ def run_command(
         raise
     except BaseException as error:
         code = _log_end(name, error, cfg, oom_advice)
-        if multirun:
+        if multirun and not _stopped_by_signal(error):
             raise
         raise SystemExit(code) from None
     finally:
@@ -130,6 +131,23 @@ def _log_end(name: str, error: BaseException, cfg: DictConfig, oom_advice: OomAd
         return code
     log.error(f"{name} failed: {type(error).__name__}: {error}")
     raise error
+
+
+def rerun_command(name: str, drop: Collection[str] = (), add: Sequence[str] = ()) -> str | None:
+    """`python -m fastmri_pl.<name>` with this run's own command-line overrides (less those setting a key in
+    `drop`) and `add`, shell-quoted on one line for a message that says how to go on; None outside a Hydra
+    run of that command (then the caller says it in words)."""
+    if not HydraConfig.initialized() or HydraConfig.get().job.config_name != name:
+        return None
+    kept = [o for o in HydraConfig.get().overrides.task if o.lstrip("+~").split("=", 1)[0] not in drop]
+    return shlex.join(["python", "-m", f"fastmri_pl.{name}", *kept, *add])
+
+
+def _stopped_by_signal(error: BaseException) -> bool:
+    """A stop that kept its work after a signal ends a multirun too, as the interrupt itself would: Hydra
+    takes an `Exception` for one failed job and goes on with the next (and submitit would record the job as
+    finished, although it was requeued)."""
+    return isinstance(error, Stopped) and error.exit_code > 128
 
 
 def _oom_line(name: str) -> str:

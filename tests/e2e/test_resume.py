@@ -2,6 +2,7 @@
 last.ckpt follows every epoch whatever the metric did, a full disk or a blocked checkpoints folder ends with
 one line and leaves earlier checkpoints loadable."""
 
+import shutil
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
@@ -172,3 +173,26 @@ def test_lightning_warns_of_a_non_empty_checkpoint_folder_on_a_fresh_run_only(
         train(resume)
     assert load_last(run)["epoch"] == 1
     assert not [w for w in caught if "exists and is not empty" in str(w.message)]
+
+
+@pytest.mark.parametrize("how", [shutil.copytree, shutil.move], ids=["copied", "moved"])
+def test_a_copied_or_moved_run_folder_resumes_its_own_last_checkpoint(
+    how, compose_config, train_tiny_overrides, tmp_path, monkeypatch
+):
+    """One epoch in A; A copied (or moved) to B; `ckpt_path=last` in B for a second epoch rewrites
+    B/checkpoints/last.ckpt (Lightning wrote last-v1.ckpt beside it, so the next resume started again from
+    epoch 0), and the next `ckpt_path=last` starts at epoch 2."""
+    base = [*train_tiny_overrides, "model=varnet_small", "validate_best=false"]
+    train(compose_config(base, output_dir=tmp_path / "A"))
+    how(tmp_path / "A", tmp_path / "B")
+    run = tmp_path / "B"
+    train(compose_config([*base, "ckpt_path=last", "trainer.max_epochs=2"], output_dir=run))
+    names = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert "last-v1.ckpt" not in names and len([n for n in names if n.startswith("epoch")]) == 1, names
+    assert load_last(run)["epoch"] == 1
+    probe = Kill()
+    with monkeypatch.context() as patch:
+        add_callback(patch, probe)
+        train(compose_config([*base, "ckpt_path=last", "trainer.max_epochs=3"], output_dir=run))
+    assert probe.trained == [(2, batch) for batch in range(BATCHES_PER_EPOCH)]
+    assert load_last(run)["epoch"] == 2

@@ -4,14 +4,16 @@ run's log file; SIGTERM and Ctrl-C stop a command the same way."""
 import logging
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
-from fastmri_pl import bench, evaluate, reconstruct, train
+from fastmri_pl import CONFIG_DIR, bench, evaluate, reconstruct, train
 from fastmri_pl.errors import DataError, Stopped
 from fastmri_pl.memory import cli as memory_cli
 from fastmri_pl.runtime import command as door
@@ -121,3 +123,43 @@ def test_run_folder_log_keeps_the_commands_story(run_main, tmp_path: Path) -> No
 def test_a_mandatory_value_left_unset_names_its_key(run_main, tmp_path: Path) -> None:
     code, stderr = run_main(evaluate, f"hydra.run.dir={tmp_path / 'run'}")
     assert (code, stderr) == (2, "error: recon_dir: must be set: add recon_dir=... to the command\n")
+
+
+@pytest.fixture
+def multirun_job() -> Iterator[None]:
+    """Inside a Hydra multirun job of `train` with two overrides, as the door sees it."""
+    saved = HydraConfig.instance().cfg
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(
+            "train",
+            overrides=["hydra.mode=MULTIRUN", "+trainer.limit_train_batches=2", "~logger"],
+            return_hydra_config=True,
+        )
+    HydraConfig.instance().set_config(cfg)
+    yield
+    HydraConfig.instance().cfg = saved
+
+
+def test_in_a_multirun_a_stop_after_a_signal_ends_the_sweep_other_errors_the_job(multirun_job) -> None:
+    """Hydra takes an Exception for one failed job and goes on with the next: a stop after Ctrl-C would
+    not stop the sweep (nor would submitit see a requeued job as unfinished)."""
+
+    def interrupted(cfg):
+        raise Stopped("kept last.ckpt", 130)
+
+    def out_of_memory(cfg):
+        raise Stopped("kept last.ckpt", 3)
+
+    assert end_of(interrupted) == (130, ["kept last.ckpt"])
+    with pytest.raises(Stopped):
+        door.run_command("probe", out_of_memory, OmegaConf.create({}))
+
+
+def test_rerun_command_keeps_the_runs_own_overrides_less_the_dropped_keys(multirun_job) -> None:
+    assert door.rerun_command("train", drop=("limit_train_batches",), add=["x=1"]) == (
+        "python -m fastmri_pl.train +trainer.limit_train_batches=2 '~logger' x=1"
+    )
+    assert door.rerun_command("train", drop=("trainer.limit_train_batches", "logger")) == (
+        "python -m fastmri_pl.train"
+    )
+    assert door.rerun_command("reconstruct") is None  # not this command's run: the caller says it in words

@@ -1,0 +1,160 @@
+"""Real signals to a real `python -m fastmri_pl.train`: Ctrl-C (SIGINT) and SIGTERM mid-epoch end with exit
+130 / 143 and one line saying what was kept and the command that resumes it; that command ends on the
+uninterrupted run's weights, bit for bit; the run folder's log ends with the same line. A non-finite loss
+stops the run the same way, exit 2."""
+
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+pytestmark = pytest.mark.slow  # end-to-end runs of the command
+
+REPO = Path(__file__).resolve().parents[2]
+BATCHES_PER_EPOCH = 6  # the tiny folder: 2 training volumes of 3 slices
+WAIT_S = 300  # generous: the machine may be loaded
+
+
+def command(run_dir: Path, overrides: list[str], delay_s: float = 0.0) -> list[str]:
+    """`train` for two epochs on the tiny data, printing a line per batch (tests.helpers.steps.PrintSteps),
+    waiting `delay_s` before each batch so that a signal lands mid-epoch."""
+    return [
+        sys.executable,
+        "-m",
+        "fastmri_pl.train",
+        *overrides,
+        "model=varnet_small",
+        "validate_best=false",
+        "trainer.max_epochs=2",
+        "print_config=false",
+        "+callbacks.steps._target_=tests.helpers.steps.PrintSteps",
+        f"+callbacks.steps.delay_s={delay_s}",
+        f"hydra.run.dir={run_dir}",
+    ]
+
+
+def run_and_signal(arguments: list[str], signum: int, after: str, group: bool = False) -> tuple[int, str]:
+    """Start the command, send `signum` once a line containing `after` was printed (to its whole process
+    group: the DataLoader workers too), return its exit code and output."""
+    process = subprocess.Popen(
+        arguments,
+        cwd=REPO,  # `tests.helpers` importable by the child
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=group,
+    )
+    lines = []
+    deadline = time.monotonic() + WAIT_S
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            if after in line and time.monotonic() < deadline:
+                deadline = 0.0  # once
+                os.killpg(process.pid, signum) if group else process.send_signal(signum)
+        return process.wait(timeout=WAIT_S), "".join(lines)
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def stop_line(output: str, signal_name: str) -> str:
+    (line,) = [line for line in output.splitlines() if line.startswith(f"train stopped by {signal_name}")]
+    return line
+
+
+def resume_command(line: str) -> list[str]:
+    """The command the stop line gives, run with this interpreter."""
+    arguments = shlex.split(line.split("; resume with: ", 1)[1])
+    assert arguments[:3] == ["python", "-m", "fastmri_pl.train"], arguments
+    return [sys.executable, *arguments[1:]]
+
+
+def load_last(run_dir: Path) -> dict:
+    return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+
+
+@pytest.fixture(scope="module")
+def straight_run(tmp_path_factory: pytest.TempPathFactory, data_snu_root: Path) -> Path:
+    """The uninterrupted run the interrupted ones must end on."""
+    run_dir = tmp_path_factory.mktemp("straight") / "run"
+    tiny = [f"data.root={data_snu_root}", "data.synthetic=null", "hardware=cpu", "logger=csv"]
+    result = subprocess.run(command(run_dir, tiny), cwd=REPO, capture_output=True, text=True, timeout=WAIT_S)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run_dir
+
+
+def assert_same_end(resumed_dir: Path, straight_dir: Path) -> None:
+    straight, resumed = load_last(straight_dir), load_last(resumed_dir)
+    assert resumed["global_step"] == straight["global_step"] == 2 * BATCHES_PER_EPOCH
+    for name, weight in straight["state_dict"].items():
+        torch.testing.assert_close(resumed["state_dict"][name], weight, rtol=0, atol=0, msg=name)
+    torch.testing.assert_close(
+        resumed["optimizer_states"], straight["optimizer_states"], rtol=0, atol=0, msg="optimizer state"
+    )
+
+
+@pytest.mark.parametrize(
+    ("signum", "code", "workers", "group"),
+    [(signal.SIGINT, 130, 0, False), (signal.SIGTERM, 143, 1, True)],
+    ids=["ctrl-c", "sigterm-to-the-process-group-with-a-loader-worker"],
+)
+def test_interrupted_train_keeps_the_epoch_and_resumes_to_the_uninterrupted_weights(
+    signum, code, workers, group, straight_run, data_snu_root, tmp_path
+):
+    """`hardware=cpu` writes no time-based checkpoint: the interrupt's own save keeps epoch 1 so far. The
+    second case is what a cluster does: SIGTERM to every process of the job, the loader's worker included."""
+    run_dir = tmp_path / "run"
+    tiny = [f"data.root={data_snu_root}", "data.synthetic=null", "hardware=cpu", "logger=csv"]
+    arguments = command(run_dir, [*tiny, f"hardware.num_workers={workers}"], delay_s=0.3)
+    exit_code, output = run_and_signal(arguments, signum, after="trained epoch 1 batch 1", group=group)
+    assert exit_code == code, output[-3000:]
+    line = stop_line(output, signal.Signals(signum).name)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    assert line.startswith(f"train stopped by {signal.Signals(signum).name}: kept {last} at epoch 1, batch ")
+    assert line.endswith(f"hydra.run.dir={run_dir} ckpt_path=last") and "Traceback" not in output
+    at_stop = load_last(run_dir)
+    assert at_stop["epoch"] == 1 and BATCHES_PER_EPOCH < at_stop["global_step"] < 2 * BATCHES_PER_EPOCH
+    assert (run_dir / "train.log").read_text().splitlines()[-1].endswith(line)
+    resumed = subprocess.run(resume_command(line), cwd=REPO, capture_output=True, text=True, timeout=WAIT_S)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert_same_end(run_dir, straight_run)
+    log = (run_dir / "train.log").read_text()
+    assert f"resuming from {last}" in log and "train completed in" in log.splitlines()[-1]
+
+
+def test_non_finite_loss_stops_after_keeping_the_finite_steps(data_snu_root, tmp_path):
+    """Slice 1 of one training file scaled by 1e36 (finite in the file, overflowing in the loss): the step is
+    skipped and the run stops with its `error:` line, `last.ckpt` written at the step before; with the file
+    put right, the command the line gives finishes the run."""
+    data = tmp_path / "data"
+    shutil.copytree(data_snu_root, data)
+    broken = sorted((data / "train" / "kspace").glob("*.h5"))[0]
+    original = broken.read_bytes()
+    with h5py.File(broken, "r+") as f:
+        f["kspace"][1] = f["kspace"][1] * np.float32(1e36)
+    run_dir = tmp_path / "run"
+    tiny = [f"data.root={data}", "data.synthetic=null", "hardware=cpu", "logger=csv"]
+    arguments = command(run_dir, [*tiny, "callbacks.nonfinite_guard.max_consecutive=1"])
+    result = subprocess.run(arguments, cwd=REPO, capture_output=True, text=True, timeout=WAIT_S)
+    assert result.returncode == 2, result.stderr[-3000:]
+    (line,) = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("error:")]
+    last = run_dir / "checkpoints" / "last.ckpt"
+    assert line.startswith(f"error: {broken.name} slice 1: non-finite loss") and f"; kept {last} at " in line
+    kept = load_last(run_dir)
+    assert all(torch.isfinite(w).all() for w in kept["state_dict"].values())
+    assert (run_dir / "train.log").read_text().splitlines()[-1].endswith(line)
+    broken.write_bytes(original)
+    resumed = subprocess.run(resume_command(line), cwd=REPO, capture_output=True, text=True, timeout=WAIT_S)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert load_last(run_dir)["global_step"] == 2 * BATCHES_PER_EPOCH  # the stopped step trained again
