@@ -9,11 +9,13 @@ cluster's SIGTERM after its time-limit signal, must not cut that write). Handler
 only; elsewhere both do nothing.
 """
 
+import functools
 import signal
+import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from types import FrameType
+from types import FrameType, TracebackType
 from typing import Any
 
 # the signals a run may turn into an interrupt: Ctrl-C, SIGTERM, a cluster's requeue signal
@@ -77,6 +79,19 @@ def leave_stop_signals_to_main(worker_id: int) -> None:
     """A DataLoader worker's `worker_init_fn`: the stop signals are ignored in the worker. A cluster signals
     every process of a job; a worker killed by SIGTERM or SIGUSR1 made torch raise "DataLoader worker ...
     is killed by signal" in the main process, which could land before its own interrupt or inside the
-    interrupt's checkpoint write. The main process stops its workers itself when it ends."""
+    interrupt's checkpoint write. The main process stops its workers itself when it ends.
+
+    A stop can also cut the main process's fetch of a batch halfway (it receives each tensor's file
+    descriptor from the worker over a socket): the worker's `multiprocessing.resource_sharer` thread then
+    printed a `ConnectionResetError` traceback after the run's last line. Connection errors go unprinted in
+    the worker; anything else still reaches the original hook."""
     for signum in STOP_SIGNALS:
         signal.signal(signum, signal.SIG_IGN)
+    sys.excepthook = functools.partial(_quiet_connection_errors, sys.excepthook)
+
+
+def _quiet_connection_errors(
+    original: Callable[..., Any], kind: type[BaseException], error: BaseException, trace: TracebackType | None
+) -> None:
+    if not issubclass(kind, ConnectionError):
+        original(kind, error, trace)
