@@ -6,7 +6,8 @@ the same threads, and the two SSIMs, on the same checkpoint and data.
 A random-weight `--model` (seeded) is exported by `submit` from a stand-in of the organisers' repository
 (tests/helpers/stand_in_harness.py, written from its contract: 5 warm-up slices per volume on the same ctx,
 one `recon_slice` per timed slice); the synthetic knee leaderboard (`data=synthetic_knee`: 2 volumes x 8
-slices per acceleration, 4 coils, 160 x 84/80 k-space, crop 80) is generated in a temporary folder. Each
+slices per acceleration, 4 and 6 coils, 160 x 92/88 k-space, 96 x 96 targets: the organisers' 2026 geometry at
+1/4) is generated in a temporary folder; the export's output crop is the targets' size. Each
 repeat runs the stand-in's `recon_eval.py` (from the exported repository) and `reconstruct` as subprocesses
 with `OMP_NUM_THREADS=--threads`, in alternating order, and reads the harness's printed `ms/slice` and
 reconstruct's `metrics.json` `total.ms_per_slice`. Prints each repeat, the medians and harness / ours.
@@ -74,7 +75,8 @@ def main() -> int:
         ckpt = random_checkpoint(work / "random.ckpt", args.model)
         harness = write_stand_in_harness(work / "clone", 2026)
         submit = [*model, f"ckpt_path={ckpt}", f"harness={harness}", f"output_dir={work / 'root'}"]
-        cfg = compose_cfg("submit", [*submit, f"net_name={NET}", "crop=[80,80]"])
+        crop = "crop=[{},{}]".format(*knee.synthetic.crop)
+        cfg = compose_cfg("submit", [*submit, f"net_name={NET}", crop])
         submission = export_submission(cfg, args.model, model)
         harness_command = [sys.executable, "recon_eval.py", "-n", NET, "-p", str(data / "leaderboard")]
         ours_dir = work / "reconstruct"

@@ -67,9 +67,11 @@ DATA_KNEE = {
     "num_leaderboard": 1,
     "slices": 6,
     "coils": (2, 3),
+    # the organisers' 2026 geometry at 1/8 (k-space 640 x 368, image_label 384 x 384): the k-space image is
+    # cropped to the target's rows and zero-padded to its width, by 2 columns (46) and by an odd 3 (45)
     "height": 80,
-    "widths": (68, 66),
-    "crop": (64, 64),
+    "widths": (46, 45),
+    "crop": (48, 48),
 }
 
 
@@ -80,8 +82,8 @@ def data_knee_config() -> SyntheticConfig:
 
 @pytest.fixture(scope="session")
 def data_knee_root(tmp_path_factory: pytest.TempPathFactory, data_knee_config: SyntheticConfig) -> Path:
-    """A read-only tiny 2026-style knee folder (knee_ names, lesion annotations; 6 slices so that the 5
-    warm-up slices leave one); copy it before changing anything."""
+    """A read-only tiny 2026-style knee folder (knee_ names, lesion annotations, k-space narrower than its
+    targets; 6 slices so that the 5 warm-up slices leave one); copy it before changing anything."""
     root = tmp_path_factory.mktemp("data_knee")
     generate(root, data_knee_config, progress=False)
     return root

@@ -6,9 +6,10 @@ So that the first command works on a fresh machine and every test runs the real 
 Scale matches the SNU data: targets peak at 3e-4 to 8e-4 and the air stays below 5e-5 (the challenge's
 brain foreground threshold; 2e-5 for knee). `anatomy=knee` writes knee-like volumes named as the 2026
 challenge's (`knee_acc4_1.h5`, `knee_test1.h5`) whose image files carry the lesions' boxes as JSON in
-`attrs['annotations']` (see `challenge.annotations`). `ensure_synthetic` generates once and records its
-parameters in `synthetic.json`; a later call with other parameters deletes the files that marker lists and
-generates again.
+`attrs['annotations']` (see `challenge.annotations`), at the 2026 geometry: k-space narrower than the square
+target, which is the RSS image cropped to its rows and zero-padded to its width (`KNEE_PRESETS`).
+`ensure_synthetic` generates once and records its parameters in `synthetic.json`; a later call with other
+parameters deletes the files that marker lists and generates again.
 """
 
 import argparse
@@ -24,11 +25,12 @@ import torch
 from rich.progress import track
 
 from fastmri_pl.challenge.annotations import ANNOTATIONS_ATTR, Box, annotations_json
+from fastmri_pl.data.h5checks import target_crop
 from fastmri_pl.data.phantom import BrainPhantom, KneePhantom, birdcage_sensitivities, normalised_grid
 from fastmri_pl.data.synthetic_files import atomic_h5_files, fastmri_header
 from fastmri_pl.errors import DataError
 from fastmri_pl.mri.coils import rss
-from fastmri_pl.mri.crop import center_crop
+from fastmri_pl.mri.crop import center_crop_or_pad
 from fastmri_pl.mri.fft import fft2c, ifft2c
 from fastmri_pl.mri.masks import default_center_fraction, equispaced_mask, stable_seed
 
@@ -63,12 +65,13 @@ class SyntheticConfig:
             raise ValueError(f"synthetic layout must be one of {LAYOUTS}, got {self.layout!r}")
         if self.anatomy not in ANATOMIES:
             raise ValueError(f"synthetic anatomy must be one of {ANATOMIES}, got {self.anatomy!r}")
-        # fastMRI files may be narrower than their target (brain "FLAIR 203"), down to a W x W square
-        narrow_ok = self.layout == "fastmri" and min(self.widths) <= self.crop[0]
-        if self.crop[0] > self.height or (self.crop[1] > min(self.widths) and not narrow_ok):
-            raise ValueError(
-                f"crop {self.crop} is larger than the k-space ({self.height} x {min(self.widths)})"
-            )
+        # the files must pass the reader's rule: an SNU target may be larger than the k-space image (the 2026
+        # knee), a fastMRI one must fit unless narrower (brain "FLAIR 203", a W x W square)
+        for width in self.widths:
+            try:
+                target_crop(Path("synthetic"), "crop", self.crop, self.height, width, self.layout)
+            except DataError as error:
+                raise ValueError(error.problem) from None
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -86,11 +89,21 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+# anatomy=knee: the 2026 knee geometry, k-space narrower than its square target as in the organisers' files
+# (tutorial knee_acc4_1.h5: 15 coils, 640 x 368 k-space, 384 x 384 image_label); cpu keeps its ratios at 1/4
+KNEE_PRESETS: dict[str, dict[str, Any]] = {
+    "cpu": {"height": 160, "widths": (92, 88), "crop": (96, 96)},
+    "challenge": {"height": 640, "widths": (368,), "crop": (384, 384), "coils": (15,)},
+}
+
+
 def synthetic_config(preset: str = "cpu", **overrides: Any) -> SyntheticConfig:
-    """A preset (cpu: seconds to generate; challenge: the SNU geometry) with some fields overridden."""
+    """A preset (cpu: seconds to generate; challenge: the SNU geometry, brain or knee) with some fields
+    overridden."""
     if preset not in PRESETS:
         raise ValueError(f"synthetic preset must be one of {sorted(PRESETS)}, got {preset!r}")
-    values = {**PRESETS[preset], **overrides}
+    anatomy = KNEE_PRESETS[preset] if overrides.get("anatomy") == "knee" else {}
+    values = {**PRESETS[preset], **anatomy, **overrides}
     known = {f.name for f in fields(SyntheticConfig)}
     unknown = sorted(set(values) - known)
     if unknown:
@@ -185,16 +198,10 @@ class SimulatedVolume:
 
 
 def _rss_crop(kspace: torch.Tensor, crop: tuple[int, int]) -> np.ndarray:
-    """The RSS image's centre crop; an image narrower than the crop (a fastMRI brain file narrower than its
-    320 x 320 target) keeps its whole width, centred in zeros up to the crop's."""
-    image = rss(ifft2c(kspace), dim=0)
-    width = image.shape[-1]
-    if width >= crop[1]:
-        return center_crop(image, crop).numpy()
-    left = (crop[1] - width) // 2
-    return torch.nn.functional.pad(
-        center_crop(image, (crop[0], width)), (left, crop[1] - width - left)
-    ).numpy()
+    """The RSS image centre-cropped where larger than the crop and zero-padded where smaller, as the
+    organisers make their targets (a 2026 knee image, 368 wide, sits in a 384 x 384 `image_label`; a fastMRI
+    brain file narrower than its 320 x 320 target alike)."""
+    return center_crop_or_pad(rss(ifft2c(kspace), dim=0), crop).numpy()
 
 
 def write_volume(root: Path, cfg: SyntheticConfig, plan: VolumePlan) -> None:

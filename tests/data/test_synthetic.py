@@ -194,3 +194,80 @@ def test_brain_files_have_no_annotations(data_snu_root: Path) -> None:
     for path in data_snu_root.rglob("image/*.h5"):
         with h5py.File(path) as f:
             assert "annotations" not in f.attrs
+
+
+def organisers_crop_or_pad(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The organisers' rule (/work/notes/harness.md; their `center_crop(data, height, width)`), written here
+    from its description: an axis smaller than wanted is zero-padded, (d // 2) before and the rest after; the
+    result is cropped from ((size - wanted) // 2)."""
+    rows, columns = image.shape
+    pad_rows, pad_columns = max(height - rows, 0), max(width - columns, 0)
+    padded = np.pad(
+        image,
+        ((pad_rows // 2, pad_rows - pad_rows // 2), (pad_columns // 2, pad_columns - pad_columns // 2)),
+    )
+    top, left = (padded.shape[0] - height) // 2, (padded.shape[1] - width) // 2
+    return padded[top : top + height, left : left + width]
+
+
+def numpy_rss(kspace: np.ndarray) -> np.ndarray:
+    """(C, H, W) centred k-space -> the RSS of its centred orthonormal inverse 2-D FFT, in numpy."""
+    axes = (-2, -1)
+    coil_images = np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(kspace, axes=axes), norm="ortho"), axes=axes)
+    return np.sqrt((np.abs(coil_images) ** 2).sum(axis=0))
+
+
+def test_knee_targets_are_the_rss_image_cropped_and_zero_padded_as_the_organisers(
+    data_knee_root: Path, data_knee_config
+) -> None:
+    """Like the 2026 files (640 x 368 k-space, 384 x 384 image_label): the k-space is narrower than the
+    target, whose extra columns are zeros, by an even and an odd difference."""
+    cfg = data_knee_config
+    volumes = index_volumes("snu", data_knee_root / "train") + index_volumes("snu", data_knee_root / "val")
+    assert {cfg.crop[1] - v.width for v in volumes} == {2, 3} and {v.height for v in volumes} == {cfg.height}
+    for volume in volumes:
+        assert volume.crop == cfg.crop
+        with h5py.File(volume.kspace_path) as k, h5py.File(volume.target_path) as im:
+            kspace, mask = k["kspace"][()], k["mask"][()]
+            label, zero_filled = im["image_label"][()], im["image_input"][()]
+        left = (cfg.crop[1] - volume.width) // 2
+        right = left + volume.width
+        for s in range(cfg.slices):
+            np.testing.assert_allclose(
+                label[s], organisers_crop_or_pad(numpy_rss(kspace[s]), *cfg.crop), rtol=1e-4, atol=1e-9
+            )
+            np.testing.assert_allclose(
+                zero_filled[s],
+                organisers_crop_or_pad(numpy_rss(kspace[s] * mask), *cfg.crop),
+                rtol=1e-4,
+                atol=1e-9,
+            )
+        assert not label[:, :, :left].any() and not label[:, :, right:].any()
+        assert (label[:, :, left:right] > 0).all()
+
+
+def test_knee_geometry_keeps_the_2026_ratios(compose_config) -> None:
+    """`anatomy=knee` defaults to the organisers' knee geometry (challenge preset) or a quarter of it (cpu),
+    and `data=synthetic_knee` writes the cpu one."""
+    challenge = synthetic_config("challenge", anatomy="knee")
+    assert (challenge.height, challenge.widths, challenge.crop, challenge.coils) == (
+        640,
+        (368,),
+        (384, 384),
+        (15,),
+    )
+    cpu = synthetic_config(anatomy="knee")
+    assert (cpu.height / 640, cpu.widths[0] / 368, cpu.crop[0] / 384) == (0.25, 0.25, 0.25)
+    assert max(cpu.widths) < cpu.crop[1] == cpu.crop[0]
+    assert synthetic_config().widths[0] > synthetic_config().crop[1]  # the brain's k-space is wider
+    data = compose_config(["data=synthetic_knee"]).data.synthetic
+    composed = synthetic_config(**{key: data[key] for key in ("anatomy", "height", "widths", "crop")})
+    assert (composed.height, composed.widths, composed.crop) == (cpu.height, cpu.widths, cpu.crop)
+
+
+def test_a_crop_is_checked_by_the_readers_rule() -> None:
+    """SNU targets may be larger than the k-space image; fastMRI ones must fit, or be the narrow square."""
+    assert synthetic_config(height=32, widths=(20,), crop=(40, 24)).crop == (40, 24)
+    assert synthetic_config(layout="fastmri", height=32, widths=(14,), crop=(16, 16)).crop == (16, 16)
+    with pytest.raises(ValueError, match="crop is 40 x 24, larger than the k-space image 32 x 30"):
+        synthetic_config(layout="fastmri", height=32, widths=(30,), crop=(40, 24))

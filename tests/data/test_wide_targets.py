@@ -5,15 +5,20 @@ as the organisers' baseline does (`data.h5checks.target_crop`, `mri.crop.center_
 from collections.abc import Callable
 from pathlib import Path
 
+import h5py
+import numpy as np
 import pytest
 import torch
 from omegaconf import DictConfig
+from torch.utils.data import default_collate
 
+from fastmri_pl.data.dataset import ReconDataset
 from fastmri_pl.data.h5checks import target_crop
+from fastmri_pl.data.readers import index_volumes
 from fastmri_pl.data.volumes import Volume
 from fastmri_pl.memory.data_shapes import volume_sample
 from fastmri_pl.mri.coils import rss
-from fastmri_pl.mri.crop import center_crop_or_pad
+from fastmri_pl.mri.crop import center_crop, center_crop_or_pad
 from fastmri_pl.mri.fft import ifft2c
 from fastmri_pl.training import factory
 
@@ -74,6 +79,29 @@ def test_the_module_pads_an_image_narrower_than_its_target(
         torch.testing.assert_close(images[:, :, 1:8], image[:, 1:9, :])
         assert not images[:, :, 0].any() and not images[:, :, 8:].any()
     assert torch.isfinite(module.compute_loss(batch))
+
+
+def test_snu_brain_targets_inside_the_image_meet_the_output_as_before(
+    compose_config: Callable[..., DictConfig], data_snu_root: Path
+) -> None:
+    """Brain k-space (wider and higher than its targets): the sample's target is the file's `image_label`
+    slice bit for bit and the module's output is the network's image centre-cropped (the rule before targets
+    could be larger than the image: `mri.crop.center_crop`), bit for bit."""
+    cfg = compose_config(["model=varnet_small", "hardware=cpu", "logger=none", f"data.root={data_snu_root}"])
+    torch.manual_seed(0)
+    module = factory.build_module(cfg).eval()
+    volumes = index_volumes("snu", data_snu_root / "val")
+    assert all(v.crop[0] < v.height and v.crop[1] < v.width for v in volumes)
+    dataset = ReconDataset(volumes, num_adj_slices=module.num_adj_slices, readout_crop=True)
+    for index in (0, len(dataset) - 1):
+        batch = default_collate([dataset[index]])
+        volume = next(v for v in volumes if v.fname == batch["fname"][0])
+        with h5py.File(volume.target_path) as f:
+            stored = f["image_label"][int(batch["slice_num"][0])]
+        assert np.array_equal(batch["target"][0].numpy(), stored)
+        with torch.no_grad():
+            image = module.net(batch["masked_kspace"], batch["mask"], batch["num_low_frequencies"])
+            assert torch.equal(module(batch), center_crop(image, volume.crop))
 
 
 def test_the_planner_plans_for_the_sample_a_wide_target_delivers() -> None:

@@ -21,6 +21,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from fastmri_pl import CONFIG_DIR
+from fastmri_pl.data.synthetic import SyntheticConfig
 from fastmri_pl.reconstruct import reconstruct_and_score
 from fastmri_pl.submission.export import Submission, export_submission
 from fastmri_pl.submission.model_file import read_model_file
@@ -91,11 +92,16 @@ def promptmr_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return random_checkpoint(tmp_path_factory.mktemp("ckpt") / "random.ckpt", "promptmr_small")
 
 
+def knee_crop(config: SyntheticConfig) -> str:
+    """The `crop` override of the knee data's targets (wider than their k-space, as the organisers')."""
+    return f"crop=[{config.crop[0]},{config.crop[1]}]"
+
+
 def test_the_harness_prints_reconstructs_scores_from_the_shipped_wheel(
-    tmp_path: Path, data_knee_root: Path, promptmr_ckpt: Path
+    tmp_path: Path, data_knee_root: Path, data_knee_config: SyntheticConfig, promptmr_ckpt: Path
 ) -> None:
     model = ("model=promptmr_small", "hardware=cpu", f"ckpt_path={promptmr_ckpt}")
-    submission = export(tmp_path, 2026, data_knee_root, *model, "crop=[64,64]")
+    submission = export(tmp_path, 2026, data_knee_root, *model, knee_crop(data_knee_config))
     venv = wheel_venv(submission, tmp_path)
     where = run(
         [str(venv / "bin" / "python"), "-c", "import fastmri_pl; print(fastmri_pl.__file__)"], tmp_path
@@ -129,7 +135,7 @@ def test_the_harness_prints_reconstructs_scores_from_the_shipped_wheel(
 
 
 def test_train_sh_retrains_and_packs_the_best_checkpoint(
-    tmp_path: Path, data_knee_root: Path, promptmr_ckpt: Path
+    tmp_path: Path, data_knee_root: Path, data_knee_config: SyntheticConfig, promptmr_ckpt: Path
 ) -> None:
     short = [
         "experiment=snu2026_promptmr",
@@ -144,7 +150,8 @@ def test_train_sh_retrains_and_packs_the_best_checkpoint(
         "validate_best=false",
     ]
     train_overrides = "train_overrides=[" + ",".join(f"'{o}'" for o in short) + "]"
-    model = ("model=promptmr_small", "hardware=cpu", f"ckpt_path={promptmr_ckpt}", "crop=[64,64]")
+    crop = knee_crop(data_knee_config)
+    model = ("model=promptmr_small", "hardware=cpu", f"ckpt_path={promptmr_ckpt}", crop)
     submission = export(tmp_path, 2026, data_knee_root, *model, train_overrides)
     submitted = read_model_file(submission.model_file)
     venv = wheel_venv(submission, tmp_path)

@@ -12,6 +12,7 @@ from hydra import compose, initialize_config_dir
 
 from fastmri_pl import CONFIG_DIR
 from fastmri_pl.data.readers import index_volumes
+from fastmri_pl.data.synthetic import SyntheticConfig
 from fastmri_pl.errors import DataError
 from fastmri_pl.reconstruction.inference import reconstruct_volume
 from fastmri_pl.submission import test_part
@@ -19,12 +20,12 @@ from fastmri_pl.submission.model_file import MODEL_FILE, model_config, save_mode
 from fastmri_pl.training import factory
 
 WARMUP = 5
-CROP = (64, 64)
 
 
 @pytest.fixture
-def model_dir(tmp_path: Path) -> Path:
-    """A model file of a random-weight PromptMR (3 adjacent slices, readout crop) for the knee data."""
+def model_dir(tmp_path: Path, data_knee_config: SyntheticConfig) -> Path:
+    """A model file of a random-weight PromptMR (3 adjacent slices, readout crop) for the knee data, its
+    output the knee targets' size (wider than their k-space, as the organisers')."""
     folder = tmp_path / "checkpoints"
     folder.mkdir()
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
@@ -36,7 +37,7 @@ def model_dir(tmp_path: Path) -> Path:
                 "net_name=n",
                 "model=promptmr_small",
                 "hardware=cpu",
-                "crop=[64,64]",
+                f"crop=[{data_knee_config.crop[0]},{data_knee_config.crop[1]}]",
             ],
         )
     torch.manual_seed(0)
@@ -57,7 +58,7 @@ def harness_pass(model, image_path: Path, kspace_path: Path, calls: list[str]) -
 
 
 def test_recon_slice_does_all_the_work_cold_and_returns_reconstructs_images(
-    model_dir: Path, data_knee_root: Path
+    model_dir: Path, data_knee_root: Path, data_knee_config: SyntheticConfig
 ) -> None:
     model = test_part.load_model(Namespace(exp_dir=model_dir, cascade=1, chans=9), torch.device("cpu"))
     assert test_part.INPUT_KIND == "kspace" and not model.net.training
@@ -73,8 +74,8 @@ def test_recon_slice_does_all_the_work_cold_and_returns_reconstructs_images(
     # the timed pass computes every slice's sensitivity maps again and runs the network once per slice
     assert calls.count("slice_sensitivity_maps") == calls.count("forward_with_maps") == slices == len(outputs)
     for image in outputs:
-        assert image.shape == CROP and image.dtype == torch.float32 and image.device.type == "cpu"
-        assert not image.requires_grad
+        assert image.shape == data_knee_config.crop and image.dtype == torch.float32
+        assert image.device.type == "cpu" and not image.requires_grad
     assert len({image.data_ptr() for image in outputs}) == slices  # new tensors, no shared buffer
     volume = index_volumes("snu", folder)[0]
     expected = [image for image, _ in reconstruct_volume(model.net, volume, model.settings, WARMUP)]
