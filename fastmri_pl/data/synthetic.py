@@ -102,8 +102,8 @@ def synthetic_config(preset: str = "cpu", **overrides: Any) -> SyntheticConfig:
     overridden."""
     if preset not in PRESETS:
         raise ValueError(f"synthetic preset must be one of {sorted(PRESETS)}, got {preset!r}")
-    anatomy = KNEE_PRESETS[preset] if overrides.get("anatomy") == "knee" else {}
-    values = {**PRESETS[preset], **anatomy, **overrides}
+    geometry = KNEE_PRESETS[preset] if overrides.get("anatomy") == "knee" else {}
+    values = {**PRESETS[preset], **geometry, **overrides}
     known = {f.name for f in fields(SyntheticConfig)}
     unknown = sorted(set(values) - known)
     if unknown:
@@ -199,8 +199,8 @@ class SimulatedVolume:
 
 def _rss_crop(kspace: torch.Tensor, crop: tuple[int, int]) -> np.ndarray:
     """The RSS image centre-cropped where larger than the crop and zero-padded where smaller, as the
-    organisers make their targets (a 2026 knee image, 368 wide, sits in a 384 x 384 `image_label`; a fastMRI
-    brain file narrower than its 320 x 320 target alike)."""
+    organisers' baseline brings its output to a 2026 `image_label` (a knee image 368 wide in 384 x 384; a
+    fastMRI brain file narrower than its 320 x 320 target alike)."""
     return center_crop_or_pad(rss(ifft2c(kspace), dim=0), crop).numpy()
 
 
