@@ -17,7 +17,7 @@ from fastmri_pl.data.synthetic import ensure_synthetic, synthetic_config
 from fastmri_pl.data.transforms import MaskChooser
 from fastmri_pl.data.volumes import FileFilter
 from fastmri_pl.mri.masks import MaskFunc, check_acs_rule
-from fastmri_pl.runtime.signals import leave_stop_signals_to_main
+from fastmri_pl.runtime.signals import end_workers_at_exit, leave_stop_signals_to_main
 
 
 class ReconDataModule(L.LightningDataModule):
@@ -73,6 +73,8 @@ class ReconDataModule(L.LightningDataModule):
             # a stop signal is the main process's to handle: it saves, then ends its workers
             "worker_init_fn": leave_stop_signals_to_main if num_workers > 0 else None,
         }
+        if num_workers > 0:
+            end_workers_at_exit()  # workers that ignore SIGTERM are killed when this process exits
         self.mask_func = _mask_func(mask)
         self.acs_lines = check_acs_rule(acs_lines)
         self.augmentation = MaskAugmentation.from_config(augmentation) if augmentation else None

@@ -9,7 +9,9 @@ cluster's SIGTERM after its time-limit signal, must not cut that write). Handler
 only; elsewhere both do nothing.
 """
 
+import atexit
 import functools
+import multiprocessing
 import signal
 import sys
 import threading
@@ -84,7 +86,8 @@ def leave_stop_signals_to_main(worker_id: int) -> None:
     A stop can also cut the main process's fetch of a batch halfway (it receives each tensor's file
     descriptor from the worker over a socket): the worker's `multiprocessing.resource_sharer` thread then
     printed a `ConnectionResetError` traceback after the run's last line. Connection errors go unprinted in
-    the worker; anything else still reaches the original hook."""
+    the worker; anything else still reaches the original hook. The main process must then end its workers
+    with SIGKILL when it exits (`end_workers_at_exit`)."""
     for signum in STOP_SIGNALS:
         signal.signal(signum, signal.SIG_IGN)
     sys.excepthook = functools.partial(_quiet_connection_errors, sys.excepthook)
@@ -95,3 +98,20 @@ def _quiet_connection_errors(
 ) -> None:
     if not issubclass(kind, ConnectionError):
         original(kind, error, trace)
+
+
+@functools.cache
+def end_workers_at_exit() -> None:
+    """Registers (once, in the process that starts the loaders) an exit hook that kills the daemonic children
+    still alive: DataLoader workers that ignore SIGTERM (`leave_stop_signals_to_main`). When the main process
+    ends on an error while a loader iterator is still referenced (a worker's DataError), torch leaves its
+    workers to multiprocessing's own exit hook, which sends them SIGTERM and then waits for them forever.
+    atexit runs its hooks last-registered first, so this one runs before multiprocessing's."""
+    atexit.register(_kill_daemonic_children)
+
+
+def _kill_daemonic_children() -> None:
+    for child in multiprocessing.active_children():
+        if child.daemon:
+            child.kill()
+            child.join(timeout=5)
