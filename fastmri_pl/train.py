@@ -3,12 +3,15 @@
 A stop keeps the work: Ctrl-C or SIGTERM ends the run with `last.ckpt` written at the last completed
 optimizer step (`callbacks.checkpoint.RunCheckpoint.save_now`) and one line saying what was kept and the
 command that resumes it, exit 128 + the signal's number; a run of non-finite steps ends the same way with its
-`error:` line, exit 2.
+`error:` line, exit 2; CUDA running out of memory after the calibration steps (which fall back by themselves)
+the same way with the resume command carrying safer levers, exit 3.
 """
 
 import gc
 import logging
+import shlex
 import signal
+import traceback
 import warnings
 from pathlib import Path
 
@@ -19,11 +22,11 @@ from omegaconf import DictConfig
 
 from fastmri_pl.callbacks.checkpoint import Kept, RunCheckpoint
 from fastmri_pl.callbacks.nonfinite import NonFiniteStop
-from fastmri_pl.errors import DataError, Stopped, interrupt_exit_code
+from fastmri_pl.errors import EXIT_OUT_OF_MEMORY, DataError, Stopped, interrupt_exit_code
 from fastmri_pl.loggers.runs import finish_runs, log_run_config
 from fastmri_pl.memory.auto import resolve_training_levers
 from fastmri_pl.memory.card_cache import with_card_figures
-from fastmri_pl.memory.oom import oom_message
+from fastmri_pl.memory.oom import is_out_of_memory, levers_override, oom_message
 from fastmri_pl.models.levers import MemoryLevers
 from fastmri_pl.runs.atomic import check_writable_folder
 from fastmri_pl.runs.folder import check_output_folder, resolve_ckpt_path, run_folder_lock
@@ -105,6 +108,10 @@ def _fit(cfg: DictConfig, ckpt_path: str | None, calibration: RunCalibration) ->
     except NonFiniteStop as error:
         kept = _kept(trainers, ckpt_path, "stopped by non-finite steps")
         raise NonFiniteStop(error.path, f"{error.problem}; {_kept_and_resume(cfg, kept)}") from None
+    except Exception as error:
+        if not is_out_of_memory(error):
+            raise
+        raise _out_of_memory(cfg, trainers, ckpt_path, calibration, error) from None
     finally:  # failed or not, the next job of a multirun starts its own ranks and its own W&B run
         if trainers:
             finish_ddp_job(trainers[-1], failed)
@@ -186,17 +193,19 @@ def _kept(trainers: list[L.Trainer], resumed_from: str | None, reason: str) -> K
     return Kept(resumed_from or "", None, False)  # stopped before a step (a resumed run: its checkpoint)
 
 
-def _kept_and_resume(cfg: DictConfig, kept: Kept) -> str:
-    """What was kept and, when there is something to resume from, the command that does it: on one line,
-    whole, so a copy of it runs."""
+def _kept_and_resume(cfg: DictConfig, kept: Kept, levers: MemoryLevers | None = None) -> str:
+    """What was kept and, when there is something to resume from, the command that does it (with `levers`
+    in place of the run's, when given): on one line, whole, so a copy of it runs."""
     if not kept.path:
         return str(kept)
     last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
     resume = "ckpt_path=last" if Path(kept.path) == last else f"ckpt_path={kept.path}"
-    command = rerun_command(
-        "train", drop=("ckpt_path", "init_from"), add=[f"hydra.run.dir={cfg.paths.output_dir}", resume]
-    )
-    return f"{kept}; resume with: {command or 'python -m fastmri_pl.train <the same arguments> ' + resume}"
+    overrides = [resume] if levers is None else [levers_override(levers), resume]
+    drop = ("ckpt_path", "init_from", *(() if levers is None else ("hardware.levers",)))
+    command = rerun_command("train", drop=drop, add=[f"hydra.run.dir={cfg.paths.output_dir}", *overrides])
+    if command is None:  # outside a Hydra run of train: in words
+        command = "python -m fastmri_pl.train <the same arguments> " + shlex.join(overrides)
+    return f"{kept}; resume with: {command}"
 
 
 def _stopped(
@@ -207,6 +216,31 @@ def _stopped(
     name = signal.Signals(code - 128).name
     kept = _kept(trainers, resumed_from, f"stopped by {name}")
     return Stopped(f"train stopped by {name}: {_kept_and_resume(cfg, kept)}", code)
+
+
+def _out_of_memory(
+    cfg: DictConfig,
+    trainers: list[L.Trainer],
+    resumed_from: str | None,
+    calibration: RunCalibration,
+    error: Exception,
+) -> Stopped:
+    """CUDA out of memory after the calibration steps: the work so far kept (`last.ckpt` at the last completed
+    optimizer step, once the failed step's tensors are freed) and the resume command with the levers that
+    have more headroom (`RunCalibration.safer`), exit 3."""
+    traceback.clear_frames(error.__traceback__)  # the failed step's activations, held by its frames
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    kept = _kept(trainers, resumed_from, "stopped by CUDA out of memory")
+    safer = calibration.safer()
+    if safer is None:
+        current = levers_override(factory.build_levers(calibration.cfg))
+        advice = f"nothing saves more memory than {current}: use a card with more memory or a smaller model"
+        message = f"error: CUDA out of memory in train; {advice}; {_kept_and_resume(cfg, kept)}"
+        return Stopped(message, EXIT_OUT_OF_MEMORY)
+    resume = _kept_and_resume(cfg, kept, safer.levers)
+    return Stopped(f"error: CUDA out of memory in train; {resume} ({safer.why})", EXIT_OUT_OF_MEMORY)
 
 
 def _oom_advice(cfg: DictConfig) -> str:

@@ -115,7 +115,6 @@ class RunCalibration:
         else:
             return None
         current = factory.build_levers(self.cfg)
-        plan = read_run_plan(self.run_dir) if self.auto else None
         if calibration is not None:
             excess = (calibration.need - calibration.expected.need) / 2**30
             what = (
@@ -126,8 +125,7 @@ class RunCalibration:
         else:
             excess = None
             what = f"calibration: CUDA out of memory in the first {self.steps} optimizer steps"
-        adj_slices = int(self.cfg.model.get("num_adj_slices", 1))
-        chosen = next_levers(current, plan, excess, self._coils(current), adj_slices)
+        chosen = self.safer(excess)
         if chosen is None:
             raise Stopped(
                 f"{what} with the strongest levers ({levers_override(current)}); nothing saves more memory: "
@@ -140,6 +138,15 @@ class RunCalibration:
             f"{levers_override(chosen.levers)} ({chosen.why})"
         )
         return with_levers(self.cfg, chosen.levers)
+
+    def safer(self, excess_gib: float | None = None) -> Fallback | None:
+        """The levers with more headroom than the attempt's (`memory.calibration.next_levers`): along the plan
+        with `hardware.levers=auto`, else the next stronger setting; None when nothing saves more. excess_gib:
+        how far the measured need passed the estimate's (None: unknown, after an out-of-memory error)."""
+        current = factory.build_levers(self.cfg)
+        plan = read_run_plan(self.run_dir) if self.auto else None
+        adj_slices = int(self.cfg.model.get("num_adj_slices", 1))
+        return next_levers(current, plan, excess_gib, self._coils(current), adj_slices)
 
     def _coils(self, current: MemoryLevers) -> int:
         """Coils per slice for the stronger settings' coil chunk: the current chunk, else the largest batch

@@ -203,3 +203,46 @@ def test_fewer_steps_than_asked_are_judged_before_validation(
     (record,) = records(run_dir)
     assert record["outcome"] == "fits"
     assert record["steps"] == DATA_TINY["num_train"] * DATA_TINY["slices"]  # the epoch's optimizer steps
+
+
+def test_out_of_memory_after_the_first_steps_keeps_the_work_and_resumes_with_safer_levers(
+    simulated_card, compose_config, train_tiny_overrides, tmp_path, monkeypatch
+):
+    """An out-of-memory error at step 5 (after the 3 calibration steps): `last.ckpt` written at step 4, exit
+    3, the line's resume command carries the next stronger levers; resumed with them, the run ends on the
+    weights of a run that never ran out (checkpointing recomputes exactly)."""
+    simulated_card()
+    compute_loss = ReconModule.compute_loss
+    calls = []
+
+    def running_out_at_step_5(module, batch):
+        calls.append(module.net.levers.checkpoint)
+        if len(calls) == 5:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return compute_loss(module, batch)
+
+    monkeypatch.setattr(ReconModule, "compute_loss", running_out_at_step_5)
+    run_dir = tmp_path / "run"
+    with pytest.raises(Exception) as stopped:
+        train(run_config(compose_config, train_tiny_overrides, run_dir))
+    assert type(stopped.value).__name__ == "Stopped" and stopped.value.exit_code == 3
+    last = run_dir / "checkpoints" / "last.ckpt"
+    stronger = MemoryLevers("cascade", 0, 3, False)  # the next stronger setting after the default
+    batches = DATA_TINY["num_train"] * DATA_TINY["slices"]
+    line = str(stopped.value)
+    assert line.startswith(
+        f"error: CUDA out of memory in train; kept {last} at epoch 0, batch 4 of {batches} "
+        "(optimizer step 4); resume with: python -m fastmri_pl.train "
+    )
+    assert line.endswith(
+        f"hydra.run.dir={run_dir} '{levers_override(stronger)}' ckpt_path=last (the next stronger setting)"
+    )
+    assert line.count("hardware.levers=") == 1
+    assert torch.load(last, map_location="cpu", weights_only=False)["global_step"] == 4
+    monkeypatch.setattr(ReconModule, "compute_loss", compute_loss)
+    train(
+        run_config(compose_config, train_tiny_overrides, run_dir, levers_override(stronger), "ckpt_path=last")
+    )
+    straight = tmp_path / "straight"
+    train(run_config(compose_config, train_tiny_overrides, straight))
+    assert_same_weights(weights(run_dir), weights(straight))
