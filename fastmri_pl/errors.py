@@ -45,6 +45,16 @@ class Terminated(KeyboardInterrupt):
     signum = signal.SIGTERM
 
 
+class Requeued(KeyboardInterrupt):
+    """A cluster's warning ahead of the job's time limit (`hardware.requeue_signal`, e.g. SLURM's SIGUSR1),
+    raised as an interrupt: the run keeps its work as for Ctrl-C, then the job is requeued
+    (`runtime.slurm`)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__()
+        self.signum = signum
+
+
 def interrupt_exit_code(interrupt: KeyboardInterrupt) -> int:
     """128 + the signal's number, as a shell reports a process ended by it: 130 (SIGINT), 143 (SIGTERM)."""
     return 128 + int(getattr(interrupt, "signum", signal.SIGINT))

@@ -1,10 +1,11 @@
 """`python -m fastmri_pl.train`: compose the config, build the parts, fit, validate the best checkpoint.
 
-A stop keeps the work: Ctrl-C or SIGTERM ends the run with `last.ckpt` written at the last completed
-optimizer step (`callbacks.checkpoint.RunCheckpoint.save_now`) and one line saying what was kept and the
-command that resumes it, exit 128 + the signal's number; a run of non-finite steps ends the same way with its
-`error:` line, exit 2; CUDA running out of memory after the calibration steps (which fall back by themselves)
-the same way with the resume command carrying safer levers, exit 3.
+A stop keeps the work: Ctrl-C, SIGTERM or SLURM's requeue signal ends the run with `last.ckpt` written at the
+last completed optimizer step (`callbacks.checkpoint.RunCheckpoint.save_now`) and one line saying what was
+kept and the command that resumes it, exit 128 + the signal's number (after SLURM's, the job is requeued); a
+run of non-finite steps ends the same way with its `error:` line, exit 2; CUDA running out of memory after the
+calibration steps (which fall back by themselves) the same way with the resume command carrying safer levers,
+exit 3.
 """
 
 import gc
@@ -22,7 +23,7 @@ from omegaconf import DictConfig
 
 from fastmri_pl.callbacks.checkpoint import Kept, RunCheckpoint
 from fastmri_pl.callbacks.nonfinite import NonFiniteStop
-from fastmri_pl.errors import EXIT_OUT_OF_MEMORY, DataError, Stopped, interrupt_exit_code
+from fastmri_pl.errors import EXIT_OUT_OF_MEMORY, DataError, Requeued, Stopped, interrupt_exit_code
 from fastmri_pl.loggers.runs import finish_runs, log_run_config
 from fastmri_pl.memory.auto import resolve_training_levers
 from fastmri_pl.memory.card_cache import with_card_figures
@@ -34,6 +35,7 @@ from fastmri_pl.runs.summary import print_startup, print_summary
 from fastmri_pl.runtime.command import command, rerun_command
 from fastmri_pl.runtime.config_checks import check_determinism
 from fastmri_pl.runtime.conv_speed import to_memory_format
+from fastmri_pl.runtime.slurm import requeue_job, requeue_on, restarted
 from fastmri_pl.sweep.ddp import finish_ddp_job
 from fastmri_pl.training import factory
 from fastmri_pl.training.calibrate import RunCalibration
@@ -62,16 +64,18 @@ def train(cfg: DictConfig) -> float | None:
     Every check that can refuse the run comes before the config tree, so a refusal is the last line shown (the
     config's types, the profile against this machine and the CUDA build: the door, `runtime.command`)."""
     check_determinism(cfg)
-    ckpt_path = resolve_ckpt_path(cfg.ckpt_path, cfg.paths.output_dir)
-    check_output_folder(cfg.paths.output_dir, resuming=ckpt_path is not None)
-    # before anything touches CUDA: the card's free memory, the baseline of the context measured later
-    calibration = RunCalibration(cfg, auto=isinstance(cfg.hardware.levers, str))
-    cfg, card = with_card_figures(cfg)
-    print_startup(cfg, card)
-    if ckpt_path is not None:
-        log.info(f"resuming from {ckpt_path}")
-    with run_folder_lock(cfg.paths.output_dir):
-        return _fit(cfg, ckpt_path, calibration)
+    with requeue_on(cfg.hardware.get("requeue_signal")):  # in a SLURM job: its warning is an interrupt
+        ckpt_path = resolve_ckpt_path(cfg.ckpt_path, cfg.paths.output_dir)
+        check_output_folder(cfg.paths.output_dir, resuming=ckpt_path is not None)
+        # before anything touches CUDA: the card's free memory, the baseline of the context measured later
+        calibration = RunCalibration(cfg, auto=isinstance(cfg.hardware.levers, str))
+        cfg, card = with_card_figures(cfg)
+        print_startup(cfg, card)
+        if ckpt_path is not None:
+            requeued = " (SLURM requeued this job)" if cfg.ckpt_path is None and restarted() else ""
+            log.info(f"resuming from {ckpt_path}{requeued}")
+        with run_folder_lock(cfg.paths.output_dir):
+            return _fit(cfg, ckpt_path, calibration)
 
 
 def _fit(cfg: DictConfig, ckpt_path: str | None, calibration: RunCalibration) -> float | None:
@@ -211,11 +215,15 @@ def _kept_and_resume(cfg: DictConfig, kept: Kept, levers: MemoryLevers | None = 
 def _stopped(
     cfg: DictConfig, trainers: list[L.Trainer], resumed_from: str | None, interrupt: KeyboardInterrupt
 ) -> Stopped:
-    """The interrupt as the door's `Stopped`: what was kept, how to resume, exit 128 + the signal's number."""
+    """The interrupt as the door's `Stopped`: what was kept, how to resume, exit 128 + the signal's number;
+    after SLURM's requeue signal, rank zero requeues the job once its work is kept."""
     code = interrupt_exit_code(interrupt)
     name = signal.Signals(code - 128).name
     kept = _kept(trainers, resumed_from, f"stopped by {name}")
-    return Stopped(f"train stopped by {name}: {_kept_and_resume(cfg, kept)}", code)
+    message = f"train stopped by {name}: {_kept_and_resume(cfg, kept)}"
+    if isinstance(interrupt, Requeued) and (not trainers or trainers[-1].is_global_zero):
+        message += "; " + ("not requeued" if kept.problem else requeue_job())
+    return Stopped(message, code)
 
 
 def _out_of_memory(

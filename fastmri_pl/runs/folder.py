@@ -26,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from fastmri_pl.errors import DataError, exit_on_data_error
 from fastmri_pl.runs.atomic import write_atomically
+from fastmri_pl.runtime.slurm import restarted
 
 LOCK_FILE = ".run.lock"
 HYDRA_FILES = ("config.yaml", "hydra.yaml", "overrides.yaml")  # what Hydra writes into `hydra.output_subdir`
@@ -33,10 +34,15 @@ _held: dict[Path, int] = {}  # run folders this process holds the lock of -> the
 
 
 def resolve_ckpt_path(ckpt_path: str | None, output_dir: str | Path) -> str | None:
-    """`last` -> the run folder's checkpoints/last.ckpt, which must exist; any other value must be a file."""
+    """`last` -> the run folder's checkpoints/last.ckpt, which must exist; any other value must be a file.
+    Unset in a SLURM job that was requeued (`runtime.slurm.restarted`): the folder's last.ckpt if there is
+    one, as the stopped job's line said (its command line, which SLURM runs again, cannot say it)."""
+    last = Path(output_dir) / "checkpoints" / "last.ckpt"
+    if ckpt_path is None and restarted() and last.is_file():
+        return str(last)
     if ckpt_path is None:
         return None
-    path = Path(output_dir) / "checkpoints" / "last.ckpt" if ckpt_path == "last" else Path(ckpt_path)
+    path = last if ckpt_path == "last" else Path(ckpt_path)
     if not path.is_file():
         hint = " (resume in the killed run's folder: hydra.run.dir=<that folder> ckpt_path=last)"
         raise DataError(path, "no checkpoint to resume from" + (hint if ckpt_path == "last" else ""))

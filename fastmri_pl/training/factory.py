@@ -80,7 +80,8 @@ def build_loggers(cfg: DictConfig, resuming: bool = False) -> list[Logger]:
 
 
 def build_trainer(cfg: DictConfig, callbacks: list[L.Callback], loggers: list[Logger]) -> L.Trainer:
-    """The configured Trainer; its checkpoints are written atomically (`AtomicCheckpointIO`).
+    """The configured Trainer; its checkpoints are written atomically (`AtomicCheckpointIO`), and a profile's
+    `hardware.cluster_environment` (SLURM's) is passed to it as a plugin.
 
     `trainer.enable_model_summary` prints our `ModelTable` (Lightning's without the FLOPs it cannot count)
     unless a summary callback is configured; Lightning is told not to add its own, which also spares the line
@@ -90,10 +91,13 @@ def build_trainer(cfg: DictConfig, callbacks: list[L.Callback], loggers: list[Lo
     wants_summary = bool(cfg.trainer.get("enable_model_summary", True))
     if wants_summary and not any(isinstance(c, ModelSummary) for c in callbacks):
         callbacks = [*callbacks, ModelTable()]
+    plugins = [AtomicCheckpointIO()]
+    if cfg.hardware.get("cluster_environment"):  # hardware=slurm: SLURM without Lightning's own requeue
+        plugins.append(instantiate(cfg.hardware.cluster_environment))
     return instantiate(
         cfg.trainer,
         callbacks=callbacks,
         logger=loggers or False,
-        plugins=[AtomicCheckpointIO()],
+        plugins=plugins,
         enable_model_summary=False,
     )

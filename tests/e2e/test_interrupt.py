@@ -9,7 +9,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import h5py
@@ -17,11 +16,11 @@ import numpy as np
 import pytest
 import torch
 
+from tests.helpers.steps import REPO, WAIT_S, run_and_signal
+
 pytestmark = pytest.mark.slow  # end-to-end runs of the command
 
-REPO = Path(__file__).resolve().parents[2]
 BATCHES_PER_EPOCH = 6  # the tiny folder: 2 training volumes of 3 slices
-WAIT_S = 300  # generous: the machine may be loaded
 
 
 def command(run_dir: Path, overrides: list[str], delay_s: float = 0.0) -> list[str]:
@@ -40,32 +39,6 @@ def command(run_dir: Path, overrides: list[str], delay_s: float = 0.0) -> list[s
         f"+callbacks.steps.delay_s={delay_s}",
         f"hydra.run.dir={run_dir}",
     ]
-
-
-def run_and_signal(arguments: list[str], signum: int, after: str, group: bool = False) -> tuple[int, str]:
-    """Start the command, send `signum` once a line containing `after` was printed (to its whole process
-    group: the DataLoader workers too), return its exit code and output."""
-    process = subprocess.Popen(
-        arguments,
-        cwd=REPO,  # `tests.helpers` importable by the child
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=group,
-    )
-    lines = []
-    deadline = time.monotonic() + WAIT_S
-    try:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line)
-            if after in line and time.monotonic() < deadline:
-                deadline = 0.0  # once
-                os.killpg(process.pid, signum) if group else process.send_signal(signum)
-        return process.wait(timeout=WAIT_S), "".join(lines)
-    finally:
-        if process.poll() is None:
-            process.kill()
 
 
 def stop_line(output: str, signal_name: str) -> str:
@@ -131,6 +104,42 @@ def test_interrupted_train_keeps_the_epoch_and_resumes_to_the_uninterrupted_weig
     assert_same_end(run_dir, straight_run)
     log = (run_dir / "train.log").read_text()
     assert f"resuming from {last}" in log and "train completed in" in log.splitlines()[-1]
+
+
+def test_slurm_time_limit_signal_keeps_the_work_requeues_and_the_requeued_job_resumes(
+    straight_run, data_snu_root, tmp_path
+):
+    """As in a SLURM job (SLURM_JOB_ID set, `scontrol` a stand-in that records its arguments): SIGUSR1, the
+    warning `hardware=slurm` asks for ahead of the time limit, keeps epoch 1 so far and requeues the job
+    (exit 138). SLURM then runs the same command again with SLURM_RESTART_COUNT=1: it resumes from
+    last.ckpt by itself and ends on the uninterrupted run's weights."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    record = bin_dir / "scontrol.args"
+    (bin_dir / "scontrol").write_text(f'#!/bin/sh\necho "$@" >> {record}\n')
+    (bin_dir / "scontrol").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "SLURM_JOB_ID": "4242"}
+    env.pop("SLURM_RESTART_COUNT", None)
+    run_dir = tmp_path / "run"
+    tiny = [f"data.root={data_snu_root}", "data.synthetic=null", "hardware=cpu", "logger=csv"]
+    arguments = command(run_dir, [*tiny, "+hardware.requeue_signal=USR1@90"], delay_s=0.3)
+    exit_code, output = run_and_signal(arguments, signal.SIGUSR1, after="trained epoch 1 batch 1", env=env)
+    assert exit_code == 138, output[-3000:]
+    line = stop_line(output, "SIGUSR1")
+    assert f"kept {run_dir / 'checkpoints' / 'last.ckpt'} at epoch 1, batch " in line
+    assert line.endswith("ckpt_path=last; requeued SLURM job 4242: it resumes from last.ckpt")
+    assert record.read_text() == "requeue 4242\n"
+    again = subprocess.run(
+        arguments,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=WAIT_S,
+        env={**env, "SLURM_RESTART_COUNT": "1"},
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "(SLURM requeued this job)" in (run_dir / "train.log").read_text()
+    assert_same_end(run_dir, straight_run)
 
 
 def test_non_finite_loss_stops_after_keeping_the_finite_steps(data_snu_root, tmp_path):

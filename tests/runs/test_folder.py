@@ -123,3 +123,18 @@ def test_resume_keeps_the_config_of_every_earlier_start(
     assert "trainer.max_epochs=5" in (run / ".hydra" / "overrides.1.yaml").read_text()
     assert "trainer.max_epochs=7" in (run / ".hydra" / "overrides.yaml").read_text()
     assert not list((run / ".hydra").glob("*.2.yaml"))
+
+
+def test_a_requeued_slurm_job_resumes_from_its_folders_last_checkpoint(tmp_path: Path, monkeypatch) -> None:
+    """SLURM runs a requeued job's command again, without ckpt_path=last: SLURM_RESTART_COUNT says it was
+    requeued, and the folder's last.ckpt (if any) is what it resumes from; a first start stays fresh."""
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    monkeypatch.delenv("SLURM_RESTART_COUNT", raising=False)
+    assert run_folder.resolve_ckpt_path(None, tmp_path) is None
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")
+    assert run_folder.resolve_ckpt_path(None, tmp_path) is None  # stopped before it kept anything
+    last.parent.mkdir()
+    last.write_bytes(b"")
+    assert run_folder.resolve_ckpt_path(None, tmp_path) == str(last)
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "0")
+    assert run_folder.resolve_ckpt_path(None, tmp_path) is None

@@ -5,16 +5,20 @@ import csv
 import dataclasses
 import json
 import os
+import shlex
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 from lightning.pytorch.plugins.environments import LightningEnvironment
 
 from fastmri_pl import train as train_module
 from fastmri_pl.data.synthetic import SyntheticConfig, generate
 from fastmri_pl.sweep.ddp import HydraJobLauncher, config_flags
+from tests.helpers.steps import REPO, run_and_signal
 
 # lr 0: the weights stay at their seeded start, so a 2-rank and a 1-rank run must validate to the same scores
 DDP_CPU = [
@@ -158,3 +162,43 @@ def test_train_finishes_ddp_and_logger_runs_when_fit_fails(
     with pytest.raises(ValueError, match="Invalid learning rate"):
         train_module.train(compose_config(overrides, output_dir=tmp_path))
     assert calls == [("ddp", True), ("runs", True)]
+
+
+@pytest.mark.slow
+def test_sigterm_to_rank_zero_keeps_the_work_and_the_resume_ends_on_the_uninterrupted_weights(
+    tmp_path: Path, data_snu_root: Path
+) -> None:
+    """Two ranks; SIGTERM to rank 0 (Lightning passes it on to rank 1): rank 0 writes last.ckpt at the last
+    step without waiting for rank 1, both stop, exit 143; the resume command ends where an uninterrupted
+    two-rank run ends, bit for bit. Unlike the runs above, the weights move (lr > 0) for two epochs."""
+    moving = ("model.optimizer.lr", "trainer.max_epochs", "+trainer.limit_train_batches")
+    command = [
+        sys.executable,
+        "-m",
+        "fastmri_pl.train",
+        *[o for o in DDP_CPU if not o.startswith(moving)],
+        f"data.root={data_snu_root}",
+        "data.synthetic=null",
+        "hardware.devices=2",
+        "trainer.max_epochs=2",
+        "print_config=false",
+        "+callbacks.steps._target_=tests.helpers.steps.PrintSteps",
+    ]
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    result = subprocess.run(
+        [*command, f"hydra.run.dir={straight}"], cwd=REPO, capture_output=True, text=True, timeout=400
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    arguments = [*command, "+callbacks.steps.delay_s=0.5", f"hydra.run.dir={stopped}"]
+    code, output = run_and_signal(arguments, signal.SIGTERM, after="trained epoch 1 batch 0")
+    assert code == 143, output[-3000:]
+    lines = [line for line in output.splitlines() if line.startswith("train stopped by SIGTERM: kept ")]
+    resume = shlex.split(lines[0].split("; resume with: ", 1)[1])
+    result = subprocess.run(
+        [sys.executable, *resume[1:]], cwd=REPO, capture_output=True, text=True, timeout=400
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    ends = [torch.load(run / "checkpoints" / "last.ckpt", weights_only=True) for run in (straight, stopped)]
+    assert ends[1]["global_step"] == ends[0]["global_step"] == 6  # 2 epochs of 3 steps per rank
+    for name, weight in ends[0]["state_dict"].items():
+        torch.testing.assert_close(ends[1]["state_dict"][name], weight, rtol=0, atol=0, msg=name)
