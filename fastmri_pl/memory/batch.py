@@ -19,7 +19,9 @@ SNU_TARGET_SIZE = 384
 class BatchShape:
     """Sizes of one training batch: coils per slice, k-space height (readout) x width (phase encode), ...
 
-    target_size defaults to the SNU 384 x 384 crop, clipped to the k-space size for small test shapes.
+    target_size defaults to the SNU 384 x 384 target, which the organisers deliver whatever the k-space width
+    (the 2026 knee: 640 x 368 k-space, 384 x 384 image_label; the output is zero-padded to it); a shape of
+    fewer than 384 rows is a small test shape, its target clipped to the k-space size.
     """
 
     coils: int
@@ -40,6 +42,8 @@ class BatchShape:
     def target_hw(self) -> tuple[int, int]:
         if self.target_size is not None:
             return self.target_size
+        if self.height >= SNU_TARGET_SIZE:
+            return SNU_TARGET_SIZE, SNU_TARGET_SIZE
         return min(SNU_TARGET_SIZE, self.height), min(SNU_TARGET_SIZE, self.width)
 
     def readout_cropped(self) -> "BatchShape":
