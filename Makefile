@@ -7,6 +7,9 @@ TORCH_SPEC ?=
 TORCH_INDEX ?=
 TORCH_OVERRIDES := $(if $(TORCH_SPEC),--spec "$(TORCH_SPEC)",) $(if $(TORCH_INDEX),--index-url "$(TORCH_INDEX)",)
 ARGS ?=
+# test processes (pytest-xdist): the suite's end-to-end runs are mostly one-core subprocesses, so 2 on 2 cores
+# take ~0.6x the time of 1 (the number measured is in docs/development.md); 0 runs it in this process
+TEST_WORKERS ?= 2
 
 .PHONY: help install torch-choice train test test-fast bench gpu-check sweep notebooks lint format clean clean-outputs
 
@@ -28,11 +31,11 @@ torch-choice:  ## print the torch build `make install` would pick here, install 
 train: install  ## the quick start: small VarNet on the embedded synthetic data, CPU, a few minutes
 	$(PY) -m fastmri_pl.train experiment=quickstart $(ARGS)
 
-test: install  ## the whole test suite (CPU; what CI runs)
-	$(PY) -m pytest -q --durations=10 $(ARGS)
+test: install  ## the whole test suite (CPU; what CI runs), in TEST_WORKERS processes (pytest-xdist)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --durations=10 $(ARGS)
 
 test-fast: install  ## the suite without the tests marked slow (end-to-end runs): under two minutes here
-	$(PY) -m pytest -q -m "not slow" $(ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "not slow" $(ARGS)
 
 bench: install  ## measured memory and step time per model x profile
 	$(PY) -m fastmri_pl.bench $(ARGS)
