@@ -3,9 +3,9 @@
 A stop keeps the work: Ctrl-C, SIGTERM or SLURM's requeue signal ends the run with `last.ckpt` written at the
 last completed optimizer step (`callbacks.checkpoint.RunCheckpoint.save_now`) and one line saying what was
 kept and the command that resumes it, exit 128 + the signal's number (after SLURM's, the job is requeued); a
-run of non-finite steps ends the same way with its `error:` line, exit 2; CUDA running out of memory after the
-calibration steps (which fall back by themselves) the same way with the resume command carrying safer levers,
-exit 3.
+run of non-finite steps, or a bad data file met mid-epoch, ends the same way with its `error:` line, exit 2;
+CUDA running out of memory after the calibration steps (which fall back by themselves) the same way with the
+resume command carrying safer levers, exit 3.
 """
 
 import gc
@@ -109,9 +109,11 @@ def _fit(cfg: DictConfig, ckpt_path: str | None, calibration: RunCalibration) ->
         raise _stopped(cfg, trainers, ckpt_path, lightning_exit.__context__) from None
     except KeyboardInterrupt as interrupt:
         raise _stopped(cfg, trainers, ckpt_path, interrupt) from None
-    except NonFiniteStop as error:
-        kept = _kept(trainers, ckpt_path, "stopped by non-finite steps")
-        raise NonFiniteStop(error.path, f"{error.problem}; {_kept_and_resume(cfg, kept)}") from None
+    except DataError as error:  # non-finite steps, or a bad file met mid-epoch: what was kept, how to go on
+        kept = _kept(trainers, ckpt_path, "stopped by bad data")
+        if not (isinstance(error, NonFiniteStop) or kept.written):
+            raise  # refused before any training (or nothing new to keep): the line alone
+        raise type(error)(error.path, f"{error.problem}; {_kept_and_resume(cfg, kept)}") from None
     except Exception as error:
         if not is_out_of_memory(error):
             raise

@@ -10,13 +10,13 @@
   the first resumed step, so random operations in a step draw what the uninterrupted run drew;
 - under `fast_dev_run` nothing is written: every path to `last.ckpt`, Lightning's `on_train_end` included,
   goes through `_save_last_checkpoint`, which skips it there;
-- a stop keeps the work (`save_now`): Ctrl-C, SIGTERM, a cluster's requeue signal or a run of non-finite
-  steps (`NonFiniteStop`) writes `last.ckpt` as the time-based save would have at the last completed optimizer
-  step: the loop counters, loader position and random states taken right after that step stand in for the
-  current ones (batches trained after it, half-accumulated gradients included, are trained again on resume),
-  and a signal arriving during the step itself is held until the step is complete (`DeferredSignals`), so
-  the weights and optimizer state are never half-updated. Only rank zero writes, without a barrier: another
-  rank may already be gone;
+- a stop keeps the work (`save_now`): Ctrl-C, SIGTERM, a cluster's requeue signal, a run of non-finite steps
+  (`NonFiniteStop`) or a bad data file met mid-epoch (`DataError`) writes `last.ckpt` as the time-based save
+  would have at the last completed optimizer step: the loop counters, loader position and random states taken
+  right after that step stand in for the current ones (batches trained after it, half-accumulated gradients
+  included, are trained again on resume), and a signal arriving during the step itself is held until the step
+  is complete (`DeferredSignals`), so the weights and optimizer state are never half-updated. Only rank zero
+  writes, without a barrier: another rank may already be gone;
 - `last.ckpt` is rewritten in place, never as Lightning's versioned `last-v1.ckpt`, and a run folder that was
   moved or copied keeps track of its best and last checkpoints under its new path.
 """
@@ -37,7 +37,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_only
 
 from fastmri_pl.callbacks.nonfinite import FiniteModelCheckpoint, NonFiniteStop
-from fastmri_pl.errors import interrupt_exit_code
+from fastmri_pl.errors import DataError, interrupt_exit_code
 from fastmri_pl.runs.atomic import WriteError
 from fastmri_pl.runtime.signals import DeferredSignals, signals_ignored
 
@@ -234,13 +234,14 @@ class RunCheckpoint(FiniteModelCheckpoint):
     def on_exception(
         self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
     ) -> None:
-        """An interrupt (Ctrl-C, SIGTERM, a requeue signal) or a run of non-finite steps keeps the work."""
+        """An interrupt (Ctrl-C, SIGTERM, a requeue signal), a run of non-finite steps or a bad data file met
+        mid-epoch (a NaN in a slice read for the next batch) keeps the work."""
         self._step_signals.close(replay=False)  # stopping already
         if isinstance(exception, KeyboardInterrupt):
             name = signal.Signals(interrupt_exit_code(exception) - 128).name
             self.kept = self.save_now(trainer, f"stopped by {name}")
-        elif isinstance(exception, NonFiniteStop):
-            self.kept = self.save_now(trainer, "stopped by non-finite steps")
+        elif isinstance(exception, DataError):
+            self.kept = self.save_now(trainer, f"stopped by {_data_stop(exception)}")
 
     def save_now(self, trainer: L.Trainer, reason: str) -> Kept:
         """Write `last.ckpt` at the last completed optimizer step, now, and say what it holds.
@@ -346,6 +347,11 @@ def _position_now(trainer: L.Trainer) -> Position:
         int(batches) if batches != float("inf") else None,
         trainer.global_step,
     )
+
+
+def _data_stop(error: DataError) -> str:
+    """What stopped the run, for the save's log line."""
+    return "non-finite steps" if isinstance(error, NonFiniteStop) else f"bad data ({error.path})"
 
 
 @rank_zero_only

@@ -142,16 +142,34 @@ def test_slurm_time_limit_signal_keeps_the_work_requeues_and_the_requeued_job_re
     assert_same_end(run_dir, straight_run)
 
 
-def test_non_finite_loss_stops_after_keeping_the_finite_steps(data_snu_root, tmp_path):
-    """Slice 1 of one training file scaled by 1e36 (finite in the file, overflowing in the loss): the step is
-    skipped and the run stops with its `error:` line, `last.ckpt` written at the step before; with the file
-    put right, the command the line gives finishes the run."""
+def overflowing(kspace) -> None:
+    kspace[1] = kspace[1] * np.float32(1e36)
+
+
+def not_a_number(kspace) -> None:
+    kspace[1, 0, 0, 0] = np.nan
+
+
+@pytest.mark.parametrize(
+    "corrupt, problem",
+    [
+        (overflowing, "{name} slice 1: non-finite loss"),
+        (not_a_number, "{path}: kspace slice 1 contains NaN or Inf"),
+    ],
+    ids=["loss-overflows", "nan-in-the-file"],
+)
+def test_a_bad_slice_stops_after_keeping_the_finite_steps(corrupt, problem, data_snu_root, tmp_path):
+    """Slice 1 of one training file scaled by 1e36 (finite in the file, overflowing in the loss: the step is
+    skipped), or holding a NaN (refused when read): the run stops with its `error:` line, `last.ckpt` written
+    at the step before; with the file put right, the command the line gives finishes the run."""
     data = tmp_path / "data"
     shutil.copytree(data_snu_root, data)
     broken = sorted((data / "train" / "kspace").glob("*.h5"))[0]
     original = broken.read_bytes()
     with h5py.File(broken, "r+") as f:
-        f["kspace"][1] = f["kspace"][1] * np.float32(1e36)
+        kspace = f["kspace"][()]
+        corrupt(kspace)
+        f["kspace"][()] = kspace
     run_dir = tmp_path / "run"
     tiny = [f"data.root={data}", "data.synthetic=null", "hardware=cpu", "logger=csv"]
     arguments = command(run_dir, [*tiny, "callbacks.nonfinite_guard.max_consecutive=1"])
@@ -159,7 +177,8 @@ def test_non_finite_loss_stops_after_keeping_the_finite_steps(data_snu_root, tmp
     assert result.returncode == 2, result.stderr[-3000:]
     (line,) = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("error:")]
     last = run_dir / "checkpoints" / "last.ckpt"
-    assert line.startswith(f"error: {broken.name} slice 1: non-finite loss") and f"; kept {last} at " in line
+    expected = problem.format(name=broken.name, path=broken)
+    assert line.startswith(f"error: {expected}") and f"; kept {last} at " in line
     kept = load_last(run_dir)
     assert all(torch.isfinite(w).all() for w in kept["state_dict"].values())
     assert (run_dir / "train.log").read_text().splitlines()[-1].endswith(line)
