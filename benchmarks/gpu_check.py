@@ -81,7 +81,7 @@ from fastmri_pl.memory.row_estimate import (
 )
 from fastmri_pl.runs.atomic import write_atomically
 from fastmri_pl.runs.paths import project_root
-from fastmri_pl.training import factory
+from fastmri_pl.training import build
 
 ROOT = Path(__file__).resolve().parents[1]
 ESTIMATOR = "composed"  # the planner's estimate, the one the profiles' figures come from
@@ -304,7 +304,7 @@ def estimate_jobs(plan: CheckPlan) -> list[EstimateJob]:
                 adj_slices=int(cfg.model.num_adj_slices),
                 target_size=volume.crop,
             ).readout_cropped()
-            levers = factory.build_levers(cfg)
+            levers = build.build_levers(cfg)
             key = estimate_key(cfg, shape, levers, ESTIMATOR)
             jobs.append(EstimateJob(f"reconstruct {volume.name}", cfg, shape, levers, key))
     return [*jobs, calibration_job(plan)]
@@ -318,7 +318,7 @@ def calibration_job(plan: CheckPlan) -> EstimateJob:
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         recipe = compose("train", overrides=[f"experiment={plan.recipe}", f"data={plan.recipe_data}"])
     cfg = resolve_levers(recipe)
-    levers = factory.build_levers(cfg)
+    levers = build.build_levers(cfg)
     sample = data_shapes(cfg.data).largest_train
     shape = sample.batch(int(cfg.model.get("num_adj_slices", 1)), int(cfg.hardware.get("batch_size") or 1))
     key = estimate_cache_key(cfg, shape, levers)

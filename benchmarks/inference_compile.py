@@ -22,7 +22,7 @@ from torch import nn
 
 from fastmri_pl import CONFIG_DIR
 from fastmri_pl.reconstruction.inference import InferenceSettings, VolumeInference, compile_for_inference
-from fastmri_pl.training import factory
+from fastmri_pl.training import build
 
 TOLERANCE = 1e-5
 
@@ -70,7 +70,7 @@ def main() -> int:
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose("reconstruct", overrides=[f"model={args.model}", "hardware=cpu"])
     torch.manual_seed(0)
-    eager = factory.build_net(cfg).eval()
+    eager = build.build_net(cfg).eval()
     compiled = compile_for_inference(copy.deepcopy(eager))
     volume = synthetic_volume(args)
     one_pass(eager, volume, args.crop)  # allocator and kernel warm-up, untimed

@@ -28,7 +28,7 @@ from fastmri_pl.memory.estimate import estimate_full, with_levers
 from fastmri_pl.memory.roofline import DeviceSpeed, roofline_seconds
 from fastmri_pl.memory.trace import first_optimizer
 from fastmri_pl.models.levers import MemoryLevers
-from fastmri_pl.training import factory
+from fastmri_pl.training import build
 
 SHAPES = (BatchShape(2, 64, 48, adj_slices=5), BatchShape(4, 128, 96, adj_slices=5))
 
@@ -59,7 +59,7 @@ def measure_peaks(repeats: int = 7) -> DeviceSpeed:
 
 def measured_step(cfg, shape: BatchShape, steps: int) -> float:
     """Mean seconds of real fp32 training steps after one warm-up step."""
-    module = factory.build_module(cfg).train()
+    module = build.build_module(cfg).train()
     optimizer = first_optimizer(module.configure_optimizers())
     batch = shape()
     elapsed = 0.0

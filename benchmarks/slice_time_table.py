@@ -33,7 +33,7 @@ from fastmri_pl.memory.estimate import inference_trace
 from fastmri_pl.memory.roofline import DeviceSpeed, roofline_seconds
 from fastmri_pl.models.levers import MemoryLevers
 from fastmri_pl.reconstruction.inference import InferenceSettings, VolumeInference
-from fastmri_pl.training import factory
+from fastmri_pl.training import build
 
 RECIPE = ["model=promptmr", "model.num_adj_slices=3", "model.net.no_use_ca=true"]
 CHANNELS = {
@@ -134,7 +134,7 @@ def projected_row(cascades: int, channels: str, args: argparse.Namespace) -> Row
     return Row(
         cascades=cascades,
         channels=channels,
-        params=sum(p.numel() for p in factory.build_net(cpu).parameters()),
+        params=sum(p.numel() for p in build.build_net(cpu).parameters()),
         projected=projected,
         cpu_ms=float("nan"),
         cpu_projected_ms=1e3 * roofline_seconds(cpu_costs, cpu_speed, "32-true", cpu_speed.efficiency[1]),
@@ -146,7 +146,7 @@ def rows(args: argparse.Namespace) -> list[Row]:
     nets = []
     for cascades, channels in SIZES:
         torch.manual_seed(0)
-        nets.append(factory.build_net(config("cpu", cascades, channels)).eval())
+        nets.append(build.build_net(config("cpu", cascades, channels)).eval())
     return [replace(r, cpu_ms=ms) for r, ms in zip(projected, measured_ms(nets, args), strict=True)]
 
 

@@ -27,7 +27,7 @@ from fastmri_pl.memory.batch import BatchShape
 from fastmri_pl.memory.estimate import estimate_full, with_levers
 from fastmri_pl.memory.trace import first_optimizer
 from fastmri_pl.models.levers import MemoryLevers
-from fastmri_pl.training import factory
+from fastmri_pl.training import build
 
 PREVIOUS_GTX1080 = MemoryLevers("level", 1, 16, True)
 FULL_CASCADES = 12
@@ -37,7 +37,7 @@ class Stepper:
     """A module, its optimizer and one batch: `step()` runs and times one fp32 training step."""
 
     def __init__(self, cfg: DictConfig, shape: BatchShape) -> None:
-        self.module = factory.build_module(cfg).train()
+        self.module = build.build_module(cfg).train()
         self.optimizer = first_optimizer(self.module.configure_optimizers())
         self.batch = shape()
 

@@ -51,7 +51,7 @@ from fastmri_pl.memory.trace import first_optimizer, prefer_foreach
 from fastmri_pl.models import blocks
 from fastmri_pl.models.deterministic_ops import BilinearUpsample, bilinear_resize
 from fastmri_pl.runtime.precision import traced_autocast
-from fastmri_pl.training import factory
+from fastmri_pl.training import build
 
 Resize = Callable[[torch.Tensor, tuple[int, int]], torch.Tensor]
 
@@ -94,7 +94,7 @@ def traced_step(
     calls: Counter = Counter()
     with FakeTensorMode(allow_non_fake_inputs=True), ExitStack() as patches:
         patches.enter_context(mock.patch.object(blocks, "bilinear_resize", resize))
-        module = factory.build_module(cfg).train()
+        module = build.build_module(cfg).train()
         for level in module.modules():
             if isinstance(level, blocks.DecoderLevel):
                 level.up[0] = upsample()

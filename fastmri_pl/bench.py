@@ -53,7 +53,7 @@ from fastmri_pl.runtime.command import command
 from fastmri_pl.runtime.conv_speed import set_cudnn_benchmark, to_memory_format
 from fastmri_pl.runtime.precision import autocast, cpu_precision, traced_autocast, uses_grad_scaler
 from fastmri_pl.runtime.sync import synchronize
-from fastmri_pl.training import factory
+from fastmri_pl.training import build
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ def time_steps(
 ) -> StepTiming:
     """Real training steps (forward, backward, optimizer step): mean seconds after `warmup` untimed ones."""
     set_cudnn_benchmark(cfg.hardware)
-    module = to_memory_format(factory.build_module(cfg).to(device).train(), cfg.hardware)
+    module = to_memory_format(build.build_module(cfg).to(device).train(), cfg.hardware)
     optimizer = first_optimizer(module.configure_optimizers())
     batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in shape().items()}
     precision = str(cfg.hardware.precision)
@@ -184,7 +184,7 @@ def time_steps(
 def inference_memory(cfg: DictConfig, shape: BatchShape, device: torch.device) -> InferenceMemory:
     """One inference pass as `reconstruct` runs a window (no autograd, weights only) on CUDA: its peaks."""
     set_cudnn_benchmark(cfg.hardware)
-    module = to_memory_format(factory.build_module(cfg).to(device).eval(), cfg.hardware)
+    module = to_memory_format(build.build_module(cfg).to(device).eval(), cfg.hardware)
     batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in shape().items()}
     torch.cuda.reset_peak_memory_stats(device)
     with torch.inference_mode(), autocast(str(cfg.hardware.precision), device):
@@ -219,7 +219,7 @@ def step_flops(cfg: DictConfig, shape: BatchShape) -> int:
     """FLOPs of one training step (forward, backward, recompute) by `FlopCounterMode`, on fake tensors."""
     counter = FlopCounterMode(display=False)
     with FakeTensorMode(allow_non_fake_inputs=True):
-        module = factory.build_module(cfg).train()
+        module = build.build_module(cfg).train()
         batch = shape()
         with counter:
             with traced_autocast(str(cfg.hardware.precision)):
@@ -238,7 +238,7 @@ def achieved_tflops(flops: int, seconds: float) -> float:
 def row_setup(cfg: DictConfig, profile: str, device: torch.device) -> RowSetup:
     """A profile row's config with its levers resolved (`auto`: the planner's), its shape and its levers."""
     cfg = resolve_levers(cfg)
-    return RowSetup(cfg, profile, bench_shape(cfg, device), factory.build_levers(cfg))
+    return RowSetup(cfg, profile, bench_shape(cfg, device), build.build_levers(cfg))
 
 
 def row_estimate(setup: RowSetup, bench: DictConfig, known: dict[str, RowEstimate]) -> RowEstimate:

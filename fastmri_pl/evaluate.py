@@ -31,11 +31,11 @@ from fastmri_pl.evaluation.scoring import (
     worst_slices,
 )
 from fastmri_pl.evaluation.table import print_summary
+from fastmri_pl.fit import factory
 from fastmri_pl.mri.foreground import snu_foreground_mask
 from fastmri_pl.reconstruction.timing import RunTimings
 from fastmri_pl.runs.atomic import WriteError
 from fastmri_pl.runtime.command import command
-from fastmri_pl.training import factory
 
 FIGURES_DIR = "figures"
 log = logging.getLogger(__name__)

@@ -24,6 +24,8 @@ from omegaconf import DictConfig
 from fastmri_pl.callbacks.checkpoint import Kept, RunCheckpoint
 from fastmri_pl.callbacks.nonfinite import NonFiniteStop
 from fastmri_pl.errors import EXIT_OUT_OF_MEMORY, DataError, Requeued, Stopped, interrupt_exit_code
+from fastmri_pl.fit import factory
+from fastmri_pl.fit.calibrate import RunCalibration
 from fastmri_pl.loggers.runs import finish_runs, log_run_config
 from fastmri_pl.memory.auto import resolve_training_levers
 from fastmri_pl.memory.card_cache import with_card_figures
@@ -37,8 +39,7 @@ from fastmri_pl.runtime.config_checks import check_determinism
 from fastmri_pl.runtime.conv_speed import to_memory_format
 from fastmri_pl.runtime.slurm import requeue_job, requeue_on, restarted
 from fastmri_pl.sweep.ddp import finish_ddp_job
-from fastmri_pl.training import factory
-from fastmri_pl.training.calibrate import RunCalibration
+from fastmri_pl.training import build
 from fastmri_pl.training.module import ReconModule
 from fastmri_pl.weights import load_net_weights
 
@@ -129,7 +130,7 @@ def _build(cfg: DictConfig, ckpt_path: str | None) -> tuple[L.LightningDataModul
     """Seed, then the data and the network with its weights: what a fit starts from."""
     L.seed_everything(cfg.seed, workers=True)
     datamodule = factory.build_datamodule(cfg)
-    module = to_memory_format(factory.build_module(cfg), cfg.hardware)  # cuDNN autotuning: trainer.benchmark
+    module = to_memory_format(build.build_module(cfg), cfg.hardware)  # cuDNN autotuning: trainer.benchmark
     if ckpt_path is not None:  # one line for a garbage file or another model's checkpoint, before any work
         load_net_weights(module.net, Path(ckpt_path))
     elif cfg.get("init_from"):  # weights only: fresh optimiser and scheduler, epoch 0
@@ -145,7 +146,7 @@ def _fit_calibrated(
     built: tuple[L.LightningDataModule, ReconModule],
     trainers: list[L.Trainer],
 ) -> tuple[L.Trainer, ReconModule, L.LightningDataModule]:
-    """Fit what was `built`; when the first steps on the card do not fit (`training.calibrate`), everything
+    """Fit what was `built`; when the first steps on the card do not fit (`fit.calibrate`), everything
     is built again with the levers it falls back to and fitted from the same seed. `trainers` holds the
     attempt's trainer (only it: an earlier one would keep its network on the card); returns the one that
     finished, its module and data."""
@@ -245,7 +246,7 @@ def _out_of_memory(
     kept = _kept(trainers, resumed_from, "stopped by CUDA out of memory")
     safer = calibration.safer()
     if safer is None:
-        current = levers_override(factory.build_levers(calibration.cfg))
+        current = levers_override(build.build_levers(calibration.cfg))
         advice = f"nothing saves more memory than {current}: use a card with more memory or a smaller model"
         message = f"error: CUDA out of memory in train; {advice}; {_kept_and_resume(cfg, kept)}"
         return Stopped(message, EXIT_OUT_OF_MEMORY)

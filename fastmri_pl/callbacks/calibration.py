@@ -47,7 +47,7 @@ class CalibrationSteps(L.Callback):
     (`mem_get_info`), and the mean seconds per step after the first (the first pays for cuDNN's autotuning
     and lazy kernel loading). Then `judge` compares and records them; a need that passes the card raises
     `CalibrationFallback`. It decides early when validation, the epoch or the fit comes first. `train`
-    adds it only where a GPU profile runs on a CUDA card (`training.calibrate`).
+    adds it only where a GPU profile runs on a CUDA card (`fit.calibrate`).
 
     free_before: the card's free bytes before this process started CUDA (`runtime.nvml`; None: unknown).
     """

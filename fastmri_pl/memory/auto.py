@@ -33,8 +33,8 @@ def resolve_levers(cfg: DictConfig) -> DictConfig:
     """`cfg` with `hardware.levers=auto` replaced by the planner's choice at the fixed shape (`auto_levers`;
     logged); any other `cfg` as it is. For `bench` and `submit`, which train on no data of their own.
 
-    The entry points call this (or `resolve_training_levers`, `resolve_inference_levers`) before the factory
-    builds anything: the planner builds its candidates through the factory, so the factory cannot ask the
+    The entry points call this (or `resolve_training_levers`, `resolve_inference_levers`) before
+    `training.build` builds anything: the planner builds its candidates through it, so it cannot ask the
     planner itself without an import circle.
     """
     if not isinstance(cfg.hardware.levers, str):

@@ -1,7 +1,8 @@
 """One lever setting of a configured model, estimated: a training step and an inference pass on fake tensors.
 
-The module comes from `factory.build_module` with the lever setting merged into the config, so the estimate
-follows the code path training uses. `Estimate` is what the CLI prints and writes and what the planner ranks.
+The module comes from `training.build.build_module` with the lever setting merged into the config, so the
+estimate follows the code path training uses. `Estimate` is what the CLI prints and writes and what the
+planner ranks.
 """
 
 from contextlib import nullcontext
@@ -17,7 +18,7 @@ from fastmri_pl.memory.report import GIB, MemoryReport
 from fastmri_pl.memory.trace import trace_inference, trace_training_step
 from fastmri_pl.models.levers import MemoryLevers
 from fastmri_pl.mri.crop import center_crop_or_pad
-from fastmri_pl.training import factory
+from fastmri_pl.training import build
 
 TRAINING_PHASES = ("forward", "backward", "optimizer")
 
@@ -125,7 +126,7 @@ def estimate_full(
     run_cfg = with_levers(cfg, levers, **model_overrides)
     precision = str(cfg.hardware.precision)
     train = trace_training_step(
-        lambda: factory.build_module(run_cfg),
+        lambda: build.build_module(run_cfg),
         shape,
         steps=max(1, steps - 1),
         precision=precision,
@@ -178,7 +179,7 @@ def inference_trace(
     if cache is not None and key in cache:
         return cache[key]
     report = trace_inference(
-        lambda: factory.build_module(run_cfg),
+        lambda: build.build_module(run_cfg),
         shape,
         precision=str(cfg.hardware.precision),
         forward=reconstruct_forward,

@@ -39,7 +39,7 @@ from fastmri_pl.memory.oom import is_out_of_memory, levers_override
 from fastmri_pl.memory.plan_cache import LeversPlan
 from fastmri_pl.reconstruction.inference import InferenceSettings, VolumeInference, read_masked_kspace
 from fastmri_pl.runtime.sync import synchronize
-from fastmri_pl.training import factory
+from fastmri_pl.training.build import build_levers
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def calibrate_first_slice(
     volume, sample, settings = probe
     shape = sample.batch(int(cfg.model.get("num_adj_slices", 1)), 1)
     while True:
-        levers = factory.build_levers(cfg)
+        levers = build_levers(cfg)
         try:  # the slice's own objects are gone when it returns: its blocks stay cached in the allocator
             seconds, max_allocated, max_reserved = first_slice(net, volume, settings)
             measured = read_card(settings.device, max_allocated, max_reserved, free_before, None)
@@ -116,7 +116,7 @@ def _fall_back(
 ) -> DictConfig:
     """The config with the next smaller chunking after the first slice did not fit (said in one line,
     recorded), or `Stopped` with exit 3 when nothing is smaller."""
-    current = factory.build_levers(cfg)
+    current = build_levers(cfg)
     if calibration is not None:
         excess = (calibration.need - calibration.expected.need) / 2**30
         what = (

@@ -27,7 +27,7 @@ from fastmri_pl.mri.readout import crop_readout
 from fastmri_pl.runtime.gpu_check import CUDA_ACCELERATORS
 from fastmri_pl.runtime.precision import autocast
 from fastmri_pl.runtime.sync import synchronize
-from fastmri_pl.training import factory
+from fastmri_pl.training import build
 from fastmri_pl.weights import load_net_weights
 
 CHALLENGE_CROP = (384, 384)
@@ -42,7 +42,7 @@ def inference_device(cfg: DictConfig) -> torch.device:
 
 def load_net(cfg: DictConfig, device: torch.device) -> nn.Module:
     """The configured network with the profile's levers, its weights from `ckpt_path` if it has any."""
-    net = factory.build_net(cfg)
+    net = build.build_net(cfg)
     if any(p.requires_grad for p in net.parameters()):
         if cfg.ckpt_path is None:
             raise DataError(

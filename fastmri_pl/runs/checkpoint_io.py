@@ -1,4 +1,4 @@
-"""Lightning checkpoints written atomically (the factory gives every `Trainer` this `CheckpointIO`), and the
+"""Lightning checkpoints written atomically (`fit.factory` gives every `Trainer` this `CheckpointIO`), and the
 `torch.save` behind it for other checkpoint files (imported weights)."""
 
 import io

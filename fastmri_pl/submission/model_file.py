@@ -28,7 +28,7 @@ from fastmri_pl.reconstruction.inference import (
 )
 from fastmri_pl.runs.checkpoint_io import save_atomically
 from fastmri_pl.runtime.conv_speed import set_cudnn_benchmark, to_memory_format
-from fastmri_pl.training import factory
+from fastmri_pl.training import build
 from fastmri_pl.weights.checkpoint import MODEL_FILE_FORMAT
 
 MODEL_FILE = "best_model.pt"
@@ -89,7 +89,7 @@ def load_exported(path: Path, device: torch.device) -> ExportedModel:
     file's cuDNN and memory-format settings applied (the harness sets none)."""
     saved = read_model_file(path)
     cfg = OmegaConf.create(saved["config"])
-    net = factory.build_net(cfg)
+    net = build.build_net(cfg)
     try:
         net.load_state_dict(saved["model"])
     except RuntimeError as error:

@@ -17,7 +17,7 @@ from fastmri_pl.errors import DataError, exit_on_data_error
 from fastmri_pl.reconstruction.inference import check_data_settings
 from fastmri_pl.reconstruction.writer import copy_atomically
 from fastmri_pl.submission.model_file import MODEL_FILE, read_model_file, save_model_file
-from fastmri_pl.training import factory
+from fastmri_pl.training import build
 from fastmri_pl.weights import load_net_weights
 
 SUBMITTED_COPY = "best_model_submitted.pt"
@@ -43,7 +43,7 @@ def pack(run_or_checkpoint: Path, checkpoints_dir: Path) -> Path:
     model_file = checkpoints_dir / MODEL_FILE
     saved = read_model_file(model_file)
     cfg = OmegaConf.create(saved["config"])
-    net = factory.build_net(cfg)
+    net = build.build_net(cfg)
     checkpoint = load_net_weights(net, checkpoint_path)
     check_data_settings(checkpoint, checkpoint_path, cfg.data)
     if not (checkpoints_dir / SUBMITTED_COPY).exists():

@@ -1,2 +1,2 @@
-"""What a training run fits: the LightningModule, its loss and validation metrics, and the factory that builds
-a run's parts from a composed config."""
+"""What a training run fits: the LightningModule, its loss and validation metrics, and the builders of the
+configured network and module (`build`)."""

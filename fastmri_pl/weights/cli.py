@@ -18,7 +18,7 @@ from fastmri_pl.errors import DataError
 from fastmri_pl.models.promptmr import PromptMR
 from fastmri_pl.models.varnet import VarNet
 from fastmri_pl.runtime.command import command
-from fastmri_pl.training import factory
+from fastmri_pl.training import build
 from fastmri_pl.weights.checkpoint import save_net_weights
 from fastmri_pl.weights.keymap import KeyMap, apply_key_map
 from fastmri_pl.weights.promptmr_map import promptmr_key_map
@@ -52,7 +52,7 @@ def import_weights(cfg: DictConfig) -> Path:
     if output.exists() and not cfg.weights.overwrite:  # before any work
         raise DataError(output, "already exists; pass weights.overwrite=true to replace it")
     importer = IMPORTERS[source]
-    net = factory.build_net(cfg)
+    net = build.build_net(cfg)
     if not isinstance(net, importer.network):
         raise DataError(
             "model", f"weights.source={source} needs a {importer.network.__name__}, got {type(net).__name__}"

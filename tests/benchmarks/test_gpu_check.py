@@ -27,7 +27,7 @@ from fastmri_pl.memory.calibration import estimate_cache_key
 from fastmri_pl.memory.data_shapes import data_shapes
 from fastmri_pl.memory.report import GIB
 from fastmri_pl.memory.row_estimate import RowEstimate
-from fastmri_pl.training import factory
+from fastmri_pl.training import build
 
 
 def test_a_need_up_to_ten_percent_over_the_estimate_passes():
@@ -241,7 +241,7 @@ def test_the_calibration_estimate_is_filed_under_the_key_the_training_runs_look_
             compose("train", overrides=[*gpu_check.recipe_overrides(plan, 8), f"hydra.run.dir={tmp_path}"])
         )
     shape = data_shapes(run.data).largest_train.batch(int(run.model.num_adj_slices), 1)
-    assert estimate_cache_key(run, shape, factory.build_levers(run)) == job.key
+    assert estimate_cache_key(run, shape, build.build_levers(run)) == job.key
     assert job.cfg.hardware.context_gib == 0 and job.cfg.hardware.workspace_gib == 0
 
 

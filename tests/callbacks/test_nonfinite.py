@@ -9,7 +9,7 @@ from torch.utils.data import DataLoader
 
 from fastmri_pl.callbacks.nonfinite import FiniteModelCheckpoint, NonFiniteGuard
 from fastmri_pl.errors import DataError
-from fastmri_pl.training import factory
+from fastmri_pl.fit import factory
 
 
 def samples(values: list[float]) -> list[dict]:

@@ -8,7 +8,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from fastmri_pl import CONFIG_DIR
-from fastmri_pl.training import factory
+from fastmri_pl.training import build
 
 CONF = Path(CONFIG_DIR)
 GROUPS = [
@@ -46,10 +46,10 @@ def test_every_group_has_options() -> None:
 @pytest.mark.parametrize("model", sorted(p.stem for p in (CONF / "model").glob("*.yaml")))
 def test_every_model_instantiates_with_levers(model: str, compose_config) -> None:
     cfg = compose_config([f"model={model}", "hardware=gtx1080"])
-    module = factory.build_module(cfg)
+    module = build.build_module(cfg)
     assert module.num_adj_slices == cfg.model.num_adj_slices
     if hasattr(module.net, "levers"):
-        assert module.net.levers == factory.build_levers(cfg)
+        assert module.net.levers == build.build_levers(cfg)
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:

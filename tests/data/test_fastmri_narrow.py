@@ -17,8 +17,9 @@ from fastmri_pl.data.readers import index_volumes
 from fastmri_pl.data.synthetic import generate, synthetic_config
 from fastmri_pl.errors import DataError
 from fastmri_pl.evaluate import evaluate
+from fastmri_pl.fit import factory
 from fastmri_pl.reconstruction.writer import write_reconstruction
-from fastmri_pl.training import factory
+from fastmri_pl.training import build
 
 NARROW = 264  # a brain volume's k-space width below the 320 x 320 target
 
@@ -76,7 +77,7 @@ def test_narrow_volume_is_validated_and_scored_on_its_square(
             "logger=none",
         ]
     )
-    datamodule, module = factory.build_datamodule(cfg), factory.build_module(cfg)
+    datamodule, module = factory.build_datamodule(cfg), build.build_module(cfg)
     datamodule.setup("validate")
     images: dict[str, list[torch.Tensor]] = defaultdict(list)
     for index, batch in enumerate(datamodule.val_dataloader()):

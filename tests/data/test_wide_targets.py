@@ -20,7 +20,7 @@ from fastmri_pl.memory.data_shapes import volume_sample
 from fastmri_pl.mri.coils import rss
 from fastmri_pl.mri.crop import center_crop, center_crop_or_pad
 from fastmri_pl.mri.fft import ifft2c
-from fastmri_pl.training import factory
+from fastmri_pl.training import build
 
 
 @pytest.mark.parametrize(("height", "width"), [(640, 368), (768, 396), (300, 368), (384, 384), (90, 40)])
@@ -58,7 +58,7 @@ def test_the_module_pads_an_image_narrower_than_its_target(
     compose_config: Callable[..., DictConfig],
 ) -> None:
     """Loss, validation scores and the image panels all see the output at the target's size."""
-    module = factory.build_module(compose_config(["model=zero_filled", "hardware=cpu", "logger=none"]))
+    module = build.build_module(compose_config(["model=zero_filled", "hardware=cpu", "logger=none"]))
     generator = torch.Generator().manual_seed(0)
     kspace = torch.randn(1, 2, 10, 7, dtype=torch.complex64, generator=generator)
     batch = {
@@ -89,7 +89,7 @@ def test_snu_brain_targets_inside_the_image_meet_the_output_as_before(
     could be larger than the image: `mri.crop.center_crop`), bit for bit."""
     cfg = compose_config(["model=varnet_small", "hardware=cpu", "logger=none", f"data.root={data_snu_root}"])
     torch.manual_seed(0)
-    module = factory.build_module(cfg).eval()
+    module = build.build_module(cfg).eval()
     volumes = index_volumes("snu", data_snu_root / "val")
     assert all(v.crop[0] < v.height and v.crop[1] < v.width for v in volumes)
     dataset = ReconDataset(volumes, num_adj_slices=module.num_adj_slices, readout_crop=True)

@@ -12,6 +12,7 @@ import logging
 import pytest
 import torch
 
+from fastmri_pl.fit import calibrate
 from fastmri_pl.memory import calibration as memory_calibration
 from fastmri_pl.memory.calibration import CALIBRATION_FILE
 from fastmri_pl.memory.card_cache import read_cards
@@ -19,7 +20,6 @@ from fastmri_pl.memory.oom import levers_override
 from fastmri_pl.memory.row_estimate import RowEstimate
 from fastmri_pl.models.levers import MemoryLevers
 from fastmri_pl.train import train
-from fastmri_pl.training import calibrate
 from fastmri_pl.training.module import ReconModule
 from tests.conftest import DATA_TINY
 from tests.helpers.fake_cuda import GIB, FakeCard

@@ -14,9 +14,10 @@ from omegaconf import DictConfig
 
 from fastmri_pl.errors import DataError
 from fastmri_pl.evaluate import evaluate
+from fastmri_pl.fit import factory
 from fastmri_pl.reconstruct import reconstruct
 from fastmri_pl.train import train
-from fastmri_pl.training import factory
+from fastmri_pl.training import build
 
 pytestmark = pytest.mark.slow  # end-to-end runs of the commands
 
@@ -99,7 +100,7 @@ def test_each_challenge_loss_trains_a_step(
     assert cfg.callbacks.model_checkpoint.monitor == "val/ssim_masked"
     assert list(cfg.data.augmentation.acceleration_range) == [3, 13]
     torch.manual_seed(0)
-    module = factory.build_module(cfg)
+    module = build.build_module(cfg)
     datamodule = factory.build_datamodule(cfg)
     datamodule.setup("fit")
     batch = next(iter(datamodule.train_dataloader()))
@@ -150,5 +151,5 @@ def test_snu2026_recipe_retrains_to_identical_weights(
     assert first.keys() == second.keys()
     assert all(torch.equal(first[key], second[key]) for key in first)
     L.seed_everything(cfg.seed)
-    initial = factory.build_module(cfg).state_dict()
+    initial = build.build_module(cfg).state_dict()
     assert any(not torch.equal(first[key], initial[key]) for key in first)

@@ -13,9 +13,9 @@ import torch
 from omegaconf import OmegaConf
 
 from fastmri_pl import train as train_module
+from fastmri_pl.fit import factory
 from fastmri_pl.runs.summary import print_summary
 from fastmri_pl.train import train
-from fastmri_pl.training import factory
 from tests.helpers.kill import Kill
 
 pytestmark = pytest.mark.slow  # end-to-end runs of the commands

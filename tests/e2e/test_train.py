@@ -14,12 +14,13 @@ import torch
 from fastmri_pl import CONFIG_DIR
 from fastmri_pl import train as train_module
 from fastmri_pl.errors import DataError
+from fastmri_pl.fit import factory
 from fastmri_pl.memory import auto as memory_auto
 from fastmri_pl.memory.data_plan import plan_for_data
 from fastmri_pl.memory.plan_cache import PLAN_FILE
 from fastmri_pl.models.levers import MemoryLevers
 from fastmri_pl.train import train
-from fastmri_pl.training import factory
+from fastmri_pl.training import build
 from tests.helpers.stand_in_estimates import stand_in_estimate, stand_in_inference
 
 pytestmark = pytest.mark.slow  # end-to-end runs of the commands
@@ -225,7 +226,7 @@ def test_levers_auto_is_planned_before_the_network_is_built(
 ):
     """`train` asks the planner for its data's largest sample (stand-in estimators here: a real plan traces
     every candidate), prints what it planned for and keeps the plan in the run folder; the network gets its
-    choice. The factory itself refuses `auto`, since the planner builds modules through it."""
+    choice. `build_levers` itself refuses `auto`, since the planner builds modules through it."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user_cache"))
     asked = []
 
@@ -236,12 +237,12 @@ def test_levers_auto_is_planned_before_the_network_is_built(
 
     monkeypatch.setattr(memory_auto, "plan_for_data", planner)
     built = []
-    build_module = factory.build_module
-    monkeypatch.setattr(factory, "build_module", lambda cfg: built.append(build_module(cfg)) or built[-1])
+    build_module = build.build_module
+    monkeypatch.setattr(build, "build_module", lambda cfg: built.append(build_module(cfg)) or built[-1])
     overrides = [*train_tiny_overrides, "model=varnet_small", "debug=fdr", "hardware.levers=auto"]
     cfg = compose_config([*overrides, "hardware.memory_gb=1"], output_dir=tmp_path)
     with pytest.raises(DataError, match="resolve_levers") as error:
-        factory.build_levers(cfg)
+        build.build_levers(cfg)
     assert error.value.path == "hardware.levers"
     assert train(cfg) is not None
     record = json.loads((tmp_path / PLAN_FILE).read_text())

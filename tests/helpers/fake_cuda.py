@@ -16,7 +16,7 @@ import torch
 
 from fastmri_pl.memory.card_cache import PresentCard
 from fastmri_pl.models.levers import MemoryLevers
-from fastmri_pl.training import factory
+from fastmri_pl.training import build
 
 GIB = 2**30
 
@@ -66,12 +66,12 @@ class FakeCard:
         return self
 
     def track_levers(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        """Record the levers of every network `train` or `reconstruct` builds (`factory.build_net`, which
+        """Record the levers of every network `train` or `reconstruct` builds (`build.build_net`, which
         `build_module` calls too): what `reserved_gib` may depend on."""
-        build_net = factory.build_net
+        build_net = build.build_net
 
         def recording(cfg):
-            self.built.append(factory.build_levers(cfg))
+            self.built.append(build.build_levers(cfg))
             return build_net(cfg)
 
-        monkeypatch.setattr(factory, "build_net", recording)
+        monkeypatch.setattr(build, "build_net", recording)

@@ -11,7 +11,7 @@ from fastmri_pl.memory.estimate import estimate_full, reconstruct_forward
 from fastmri_pl.memory.opcost import OpCostCounter, OpCosts
 from fastmri_pl.memory.roofline import DeviceSpeed, project, roofline_seconds, slice_ms
 from fastmri_pl.models.levers import MemoryLevers
-from fastmri_pl.training import factory
+from fastmri_pl.training import build
 
 SPEED = DeviceSpeed(
     tflops={"fp32": 1.0, "fp16": 4.0, "bf16": None},
@@ -119,7 +119,7 @@ def test_composed_costs_count_every_sensitivity_chunk_and_cascade():
 def test_inference_costs_count_each_slices_sensitivity_maps_once_as_reconstruct_does():
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose("memory", overrides=["model=promptmr_small", "hardware=cpu"])
-    module = factory.build_module(cfg).eval()
+    module = build.build_module(cfg).eval()
     batch = BatchShape(coils=2, height=32, width=24, adj_slices=3)()
     kspace, acs = batch["masked_kspace"], batch["num_low_frequencies"]
     with torch.no_grad():

@@ -15,7 +15,7 @@ from fastmri_pl.memory.row_estimate import (
     read_estimates,
 )
 from fastmri_pl.models.levers import MemoryLevers
-from fastmri_pl.training import factory
+from fastmri_pl.training import build
 
 SHAPE = BatchShape(coils=2, height=32, width=32)
 
@@ -27,7 +27,7 @@ def tiny_gtx1080(compose_config):
 
 @pytest.mark.slow  # a real (composed) trace: seconds
 def test_the_estimate_adds_the_card_and_projects_times(tiny_gtx1080):
-    levers = factory.build_levers(tiny_gtx1080)
+    levers = build.build_levers(tiny_gtx1080)
     estimate = estimate_row(tiny_gtx1080, SHAPE, levers, "composed")
     # gtx1080 models 0.25 GiB of workspace and 0.7 GiB of context beside the tensors' reserved peak
     assert estimate.train_card >= estimate.train_peak + 0.95 * GIB - 1
@@ -39,7 +39,7 @@ def test_the_estimate_adds_the_card_and_projects_times(tiny_gtx1080):
 
 
 def test_the_key_changes_with_whatever_the_figures_depend_on(tiny_gtx1080, compose_config):
-    levers = factory.build_levers(tiny_gtx1080)
+    levers = build.build_levers(tiny_gtx1080)
     key = estimate_key(tiny_gtx1080, SHAPE, levers, "composed")
     assert key == estimate_key(tiny_gtx1080, SHAPE, levers, "composed")
     rtx4070 = compose_config(["model=varnet_small", "hardware=rtx4070"], config_name="bench")

@@ -25,7 +25,7 @@ from fastmri_pl.memory.trace import first_optimizer, prefer_foreach
 from fastmri_pl.models.deterministic_ops import BilinearUpsample, SpatialMean, UpsampleAxisX2, bilinear_resize
 from fastmri_pl.mri.padding import reflect_pad
 from fastmri_pl.runtime.precision import traced_autocast
-from fastmri_pl.training.factory import build_module
+from fastmri_pl.training.build import build_module
 from fastmri_pl.training.losses import LOSSES, build_loss
 
 

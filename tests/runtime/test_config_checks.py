@@ -10,7 +10,7 @@ from fastmri_pl import train as train_module
 from fastmri_pl.errors import DataError
 from fastmri_pl.runtime.config_checks import check_config_types, check_determinism
 from fastmri_pl.train import NODE_TYPES, TOP_LEVEL_TYPES, train
-from fastmri_pl.training import factory
+from fastmri_pl.training import build
 
 GROUP_OPTIONS = [
     f"{group.name}={option.stem}"
@@ -64,7 +64,7 @@ def test_lever_out_of_range_names_the_key(compose_config) -> None:
     cfg = compose_config(["hardware.levers.checkpoint=sometimes"])
     check_config_types(cfg, TOP_LEVEL_TYPES, NODE_TYPES)  # the type is right; the value is the levers' call
     with pytest.raises(DataError, match="levers.checkpoint must be one of") as error:
-        factory.build_levers(cfg)
+        build.build_levers(cfg)
     assert error.value.path == "hardware.levers"
 
 

@@ -17,7 +17,7 @@ from fastmri_pl.errors import DataError
 from fastmri_pl.reconstruction.inference import reconstruct_volume
 from fastmri_pl.submission import test_part
 from fastmri_pl.submission.model_file import MODEL_FILE, model_config, save_model_file
-from fastmri_pl.training import factory
+from fastmri_pl.training import build
 
 WARMUP = 5
 
@@ -41,7 +41,7 @@ def model_dir(tmp_path: Path, data_knee_config: SyntheticConfig) -> Path:
             ],
         )
     torch.manual_seed(0)
-    net = factory.build_net(cfg)
+    net = build.build_net(cfg)
     save_model_file(folder / MODEL_FILE, net, model_config(cfg), origin="random weights")
     return folder
 

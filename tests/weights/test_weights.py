@@ -11,7 +11,7 @@ from fastmri_pl.errors import DataError
 from fastmri_pl.reconstruct import reconstruct
 from fastmri_pl.runs.atomic import WriteError
 from fastmri_pl.train import train
-from fastmri_pl.training import factory
+from fastmri_pl.training import build
 from fastmri_pl.weights import cli as weights_cli
 from fastmri_pl.weights.checkpoint import load_net_weights
 from fastmri_pl.weights.cli import import_weights
@@ -73,7 +73,7 @@ def test_imported_promptmr_reference_weights_give_the_reference_output(
     out = tmp_path / "imported.ckpt"
     cfg = weights_config(compose_config, tmp_path, *promptmr_import(source, out))
     import_weights(cfg)
-    net = factory.build_net(cfg).eval()
+    net = build.build_net(cfg).eval()
     load_net_weights(net, out)
     batch = kspace_batch(cfg.model.num_adj_slices)
     with torch.no_grad():
@@ -106,7 +106,7 @@ def test_imported_fastmri_varnet_weights_give_the_reference_output(tmp_path: Pat
         f"weights.output={out}",
     )
     import_weights(cfg)
-    net = factory.build_net(cfg).eval()
+    net = build.build_net(cfg).eval()
     load_net_weights(net, out)
     batch = kspace_batch(1, coils=3, height=20, width=18)
     with torch.no_grad():

@@ -1,4 +1,4 @@
-"""`training.factory`: the Trainer's model summary and the W&B logger's start-up settings."""
+"""`fit.factory`: the Trainer's model summary and the W&B logger's start-up settings."""
 
 import logging
 import warnings
@@ -10,8 +10,8 @@ from lightning.pytorch.utilities._pytree import _tree_flatten
 from torch.utils._pytree import LeafSpec
 
 from fastmri_pl.callbacks.model_summary import ModelTable
+from fastmri_pl.fit import factory
 from fastmri_pl.runtime.quiet import LIGHTNING_RANK_ZERO_LOGGER
-from fastmri_pl.training import factory
 
 
 def summaries(trainer) -> list[type]:

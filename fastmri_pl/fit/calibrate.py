@@ -35,7 +35,7 @@ from fastmri_pl.memory.oom import is_out_of_memory, levers_override
 from fastmri_pl.memory.plan_cache import read_run_plan
 from fastmri_pl.models.levers import MemoryLevers
 from fastmri_pl.runtime.nvml import free_before_cuda
-from fastmri_pl.training import factory
+from fastmri_pl.training import build
 
 log = logging.getLogger(__name__)
 DEFAULT_STEPS = 3
@@ -79,7 +79,7 @@ class RunCalibration:
     def judge(self, shape: BatchShape, measured: Measured, steps: int) -> Calibration:
         cfg = self.cfg
         assert self.card is not None
-        levers = factory.build_levers(cfg)
+        levers = build.build_levers(cfg)
         calibration = Calibration(
             measured=measured,
             expected=expected_for(cfg, shape, levers, self.run_dir),
@@ -114,7 +114,7 @@ class RunCalibration:
             calibration = None
         else:
             return None
-        current = factory.build_levers(self.cfg)
+        current = build.build_levers(self.cfg)
         if calibration is not None:
             excess = (calibration.need - calibration.expected.need) / 2**30
             what = (
@@ -143,7 +143,7 @@ class RunCalibration:
         """The levers with more headroom than the attempt's (`memory.calibration.next_levers`): along the plan
         with `hardware.levers=auto`, else the next stronger setting; None when nothing saves more. excess_gib:
         how far the measured need passed the estimate's (None: unknown, after an out-of-memory error)."""
-        current = factory.build_levers(self.cfg)
+        current = build.build_levers(self.cfg)
         plan = read_run_plan(self.run_dir) if self.auto else None
         adj_slices = int(self.cfg.model.get("num_adj_slices", 1))
         return next_levers(current, plan, excess_gib, self._coils(current), adj_slices)
