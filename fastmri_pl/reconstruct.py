@@ -25,6 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from torch import nn
 
 from fastmri_pl.challenge.rules import ChallengeRules, load_rules
+from fastmri_pl.data.leaderboard import acceleration_folders
 from fastmri_pl.data.readers import index_volumes
 from fastmri_pl.data.synthetic import ensure_synthetic, synthetic_config
 from fastmri_pl.data.volumes import Volume
@@ -36,7 +37,6 @@ from fastmri_pl.memory.data_shapes import largest, leaderboard_shapes
 from fastmri_pl.reconstruction.calibration import calibrate_first_slice
 from fastmri_pl.reconstruction.folders import (
     SUBMISSION_DIR,
-    acceleration_folders,
     check_output_dir,
     submission_folders,
     submission_warnings,

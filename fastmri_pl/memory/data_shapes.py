@@ -18,12 +18,12 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from fastmri_pl.data.leaderboard import LEADERBOARD_DIR, acceleration_folders
 from fastmri_pl.data.readers import index_volumes
 from fastmri_pl.data.synthetic import ensure_synthetic, synthetic_config
 from fastmri_pl.data.volumes import FileFilter, Volume
 from fastmri_pl.memory.batch import SNU_TARGET_SIZE, BatchShape
 from fastmri_pl.mri.readout import readout_height
-from fastmri_pl.reconstruction.folders import LEADERBOARD_DIR, acceleration_folders
 
 
 @dataclass(frozen=True)

@@ -1,40 +1,24 @@
-"""Where the leaderboard k-space lives, where reconstructions go, and the challenge's submission folders.
+"""Where reconstructions go, and the challenge's submission folders (the leaderboard k-space they come from:
+`data.leaderboard`).
 
-Input: `<root>/leaderboard/acc<N>/kspace/*.h5` for every acceleration folder present (2023/2025: acc4, acc8;
-2024: acc5, acc9). Output: `<output_dir>/acc<N>/<same file name>`, the layout `python -m fastmri_pl.evaluate`
-reads. On request the challenge year's own submission folders are written too, under
-`<output_dir>/reconstructions_leaderboard/` (`challenge.submission_folders`), the folders that year's
-`leaderboard_eval.py` reads as `-yp`: 2024 -> `public` (acc5 in the documented data: whichever of the two
-folders is acc4, acc5 or acc8) and `private` (the other); 2023, 2025 and 2026 -> `acc4` and `acc8`. Files keep
-the k-space file's name (`brain_test{n}.h5`, `knee_test{n}.h5`: the names the organisers' script opens).
+Output: `<output_dir>/acc<N>/<same file name>`, the layout `python -m fastmri_pl.evaluate` reads. On request
+the challenge year's own submission folders are written too, under `<output_dir>/reconstructions_leaderboard/`
+(`challenge.submission_folders`), the folders that year's `leaderboard_eval.py` reads as `-yp`: 2024 ->
+`public` (acc5 in the documented data: whichever of the two folders is acc4, acc5 or acc8) and `private` (the
+other); 2023, 2025 and 2026 -> `acc4` and `acc8`. Files keep the k-space file's name (`brain_test{n}.h5`,
+`knee_test{n}.h5`: the names the organisers' script opens).
 """
 
 import re
 from pathlib import Path
 
 from fastmri_pl.challenge.rules import ChallengeRules
-from fastmri_pl.data.volumes import acceleration_subfolders
+from fastmri_pl.data.leaderboard import LEADERBOARD_DIR
 from fastmri_pl.errors import DataError
 from fastmri_pl.runs.atomic import check_writable_folder
 
-LEADERBOARD_DIR = "leaderboard"
 SUBMISSION_DIR = "reconstructions_leaderboard"
 _SCORED_NAME = re.compile(r"(brain|knee)_test\d+\.h5")
-
-
-def acceleration_folders(root: str | Path) -> list[Path]:
-    """`<root>/leaderboard/acc<N>` folders, by acceleration; each must hold k-space files."""
-    leaderboard = Path(root) / LEADERBOARD_DIR
-    if not leaderboard.is_dir():
-        raise DataError(leaderboard, "no such folder (check data.root: it holds train/, val/, leaderboard/)")
-    folders = acceleration_subfolders(leaderboard)
-    if not folders:
-        raise DataError(leaderboard, "holds no acc<N> folders (expected acc4/acc8 or acc5/acc9)")
-    for folder in folders:
-        kspace_dir = folder / "kspace"
-        if not kspace_dir.is_dir() or not any(kspace_dir.glob("*.h5")):
-            raise DataError(kspace_dir, "holds no k-space .h5 files to reconstruct")
-    return folders
 
 
 def submission_folders(rules: ChallengeRules | None, accelerations: list[str]) -> dict[str, str]:

@@ -6,12 +6,12 @@ import pytest
 import torch
 
 from fastmri_pl.data.dataset import ReconDataset
+from fastmri_pl.data.leaderboard import acceleration_folders
 from fastmri_pl.data.readers import index_volumes
 from fastmri_pl.data.transforms import MaskChooser, adjacent_slice_indices
 from fastmri_pl.data.volumes import FileFilter, nominal_acceleration
 from fastmri_pl.evaluation.pairs import find_pairs
 from fastmri_pl.mri.masks import MaskFunc
-from fastmri_pl.reconstruction.folders import acceleration_folders
 
 
 def test_index_pairs_snu_files_and_reads_their_metadata(data_snu_root: Path) -> None:
