@@ -5,14 +5,16 @@ for the largest validation (or leaderboard) one (`memory.data_plan`); `reconstru
 for the largest leaderboard volume (`planner.plan_inference`). Plans are kept by `memory.plan_cache` (the
 run folder and a user-level cache), so a restart or a resume does not plan again. `bench` and `submit`, and
 `train` with `hardware.levers_auto_shape` set, plan once for that fixed shape (the SNU brain shape by
-default) and keep nothing.
+default) and keep nothing. Whichever answered, planning or a kept plan, the start-up output says what was
+chosen in one line (`levers_plan_line`).
 """
 
+import logging
 import time
 from dataclasses import asdict
 from pathlib import Path
 
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from fastmri_pl.memory.batch import BatchShape
@@ -23,8 +25,8 @@ from fastmri_pl.memory.plan_cache import PLAN_FILE, LeversPlan, load_plan, plan_
 from fastmri_pl.memory.planner import plan, plan_inference
 from fastmri_pl.models.levers import MemoryLevers
 from fastmri_pl.mri.readout import readout_height
-from fastmri_pl.runs.summary import print_levers_plan
 
+log = logging.getLogger("fastmri_pl")
 # the SNU FastMRI Challenge brain k-space, the largest shape the profiles are made for
 DEFAULT_AUTO_SHAPE = {"coils": 16, "height": 768, "width": 396}
 
@@ -213,3 +215,54 @@ def _saved(found: LeversPlan, run_dir: Path | None, started: float) -> str:
         rank_zero_info(warning)
     where = f", saved to {run_dir / PLAN_FILE}" if run_dir is not None else ""
     return f"planned in {time.perf_counter() - started:.0f} s{where}"
+
+
+def describe_levers(levers: dict, cascades: int, inference: bool = False) -> str:
+    """Levers in words ("checkpoint first 7/12 cascades, per-coil sens net"); inference: the chunking only."""
+    parts = []
+    if not inference:
+        counted = levers.get("checkpoint_cascades") or cascades
+        which = "every cascade" if counted >= cascades else f"first {counted}/{cascades} cascades"
+        parts.append(
+            {
+                "none": "no checkpointing",
+                "cascade": f"checkpoint {which}",
+                "level": f"checkpoint U-Net levels of {which}",
+            }[levers["checkpoint"]]
+        )
+        if levers.get("offload"):
+            parts.append("host offload")
+    chunk = levers.get("sens_chunk", 0)
+    parts.append(
+        {0: "sens net on all coils", 1: "per-coil sens net"}.get(chunk, f"sens net {chunk} coils a call")
+    )
+    return ", ".join(parts)
+
+
+def levers_plan_line(found: LeversPlan, origin: str) -> str:
+    """What `hardware.levers=auto` chose for which shape, its projected need and headroom, the projected epoch
+    (or ms per slice) and where the plan came from, e.g. "levers: auto -> checkpoint first 7/12 cascades,
+    per-coil sens net; planned for 20 coils x 384 x 396 x 5 slices (train/kspace/brain_acc8_12.h5): 7.60 of
+    7.93 GiB, 0.33 GiB headroom (projected); ..."."""
+    inference = found.kind == "inference"
+    shape = found.planned_for["infer" if inference else "train"]
+    times = found.times
+    if inference:
+        low, high = times["ms_per_slice"]
+        time_text = f"{low:.0f}-{high:.0f} ms per slice"
+    else:
+        low, high = times["epoch_h"]
+        time_text = f"epoch {low:.3g}-{high:.3g} h (each sample's step at its own shape)"
+    return (
+        f"levers: auto -> {describe_levers(found.levers, found.cascades, inference)}; planned for "
+        f"{shape['coils']} coils x {shape['height']} x {shape['width']} x {shape['adj_slices']} slices "
+        f"({shape['file']}): {'inference ' if inference else ''}{found.need_gib:.2f} of "
+        f"{found.budget_gib:.2f} GiB, {found.headroom_gib:.2f} GiB headroom (projected); "
+        f"{time_text}; {origin}"
+    )
+
+
+@rank_zero_only
+def print_levers_plan(found: LeversPlan, origin: str) -> None:
+    """The start-up output's levers line, once planning (or the plan cache) has answered."""
+    log.info(levers_plan_line(found, origin))

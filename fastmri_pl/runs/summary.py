@@ -16,8 +16,6 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.tree import Tree
 
-from fastmri_pl.memory.plan_cache import LeversPlan
-
 log = logging.getLogger("fastmri_pl")
 TREE_ORDER = ("data", "model", "hardware", "trainer", "logger", "callbacks", "paths")
 FULL_SIZE_MODELS = {"promptmr": "81.5 M", "varnet": "29.9 M"}  # README's counts of the published sizes
@@ -114,53 +112,3 @@ def print_startup(cfg: DictConfig, card: str | None = None) -> None:
     log.info(startup_line(cfg, card))
     if cfg.get("print_config", True):
         Console().print(config_tree(cfg))
-
-
-def describe_levers(levers: dict, cascades: int, inference: bool = False) -> str:
-    """Levers in words ("checkpoint first 7/12 cascades, per-coil sens net"); inference: the chunking only."""
-    parts = []
-    if not inference:
-        counted = levers.get("checkpoint_cascades") or cascades
-        which = "every cascade" if counted >= cascades else f"first {counted}/{cascades} cascades"
-        parts.append(
-            {
-                "none": "no checkpointing",
-                "cascade": f"checkpoint {which}",
-                "level": f"checkpoint U-Net levels of {which}",
-            }[levers["checkpoint"]]
-        )
-        if levers.get("offload"):
-            parts.append("host offload")
-    chunk = levers.get("sens_chunk", 0)
-    parts.append(
-        {0: "sens net on all coils", 1: "per-coil sens net"}.get(chunk, f"sens net {chunk} coils a call")
-    )
-    return ", ".join(parts)
-
-
-def levers_plan_line(plan: LeversPlan, origin: str) -> str:
-    """What `hardware.levers=auto` chose for which shape, its projected need and headroom, the projected epoch
-    (or ms per slice) and where the plan came from, e.g. "levers: auto -> checkpoint first 7/12 cascades,
-    per-coil sens net; planned for 20 coils x 384 x 396 x 5 slices (train/kspace/brain_acc8_12.h5): 7.60 of
-    7.93 GiB, 0.33 GiB headroom (projected); ..."."""
-    inference = plan.kind == "inference"
-    shape = plan.planned_for["infer" if inference else "train"]
-    times = plan.times
-    if inference:
-        low, high = times["ms_per_slice"]
-        time_text = f"{low:.0f}-{high:.0f} ms per slice"
-    else:
-        low, high = times["epoch_h"]
-        time_text = f"epoch {low:.3g}-{high:.3g} h (each sample's step at its own shape)"
-    return (
-        f"levers: auto -> {describe_levers(plan.levers, plan.cascades, inference)}; planned for "
-        f"{shape['coils']} coils x {shape['height']} x {shape['width']} x {shape['adj_slices']} slices "
-        f"({shape['file']}): {'inference ' if inference else ''}{plan.need_gib:.2f} of "
-        f"{plan.budget_gib:.2f} GiB, {plan.headroom_gib:.2f} GiB headroom (projected); {time_text}; {origin}"
-    )
-
-
-@rank_zero_only
-def print_levers_plan(plan: LeversPlan, origin: str) -> None:
-    """The start-up output's levers line, once planning (or the plan cache) has answered."""
-    log.info(levers_plan_line(plan, origin))
