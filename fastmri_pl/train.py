@@ -32,12 +32,12 @@ from fastmri_pl.memory.card_cache import with_card_figures
 from fastmri_pl.memory.oom import is_out_of_memory, levers_override, oom_message
 from fastmri_pl.models.levers import MemoryLevers
 from fastmri_pl.runs.atomic import check_writable_folder
-from fastmri_pl.runs.folder import check_output_folder, resolve_ckpt_path, run_folder_lock
+from fastmri_pl.runs.folder import check_output_folder, resolve_ckpt_path, restarted, run_folder_lock
 from fastmri_pl.runs.summary import print_startup, print_summary
 from fastmri_pl.runtime.command import command, rerun_command
 from fastmri_pl.runtime.config_checks import check_determinism
 from fastmri_pl.runtime.conv_speed import to_memory_format
-from fastmri_pl.runtime.slurm import requeue_job, requeue_on, restarted
+from fastmri_pl.runtime.slurm import requeue_job, requeue_on
 from fastmri_pl.sweep.ddp import finish_ddp_job
 from fastmri_pl.training import build
 from fastmri_pl.training.module import ReconModule

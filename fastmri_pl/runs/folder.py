@@ -26,17 +26,21 @@ from omegaconf import DictConfig, OmegaConf
 
 from fastmri_pl.errors import DataError, exit_on_data_error
 from fastmri_pl.runs.atomic import write_atomically
-from fastmri_pl.runtime.slurm import restarted
 
 LOCK_FILE = ".run.lock"
 HYDRA_FILES = ("config.yaml", "hydra.yaml", "overrides.yaml")  # what Hydra writes into `hydra.output_subdir`
 _held: dict[Path, int] = {}  # run folders this process holds the lock of -> the lock file's descriptor
 
 
+def restarted() -> bool:
+    """This SLURM job was requeued (or restarted after a node failure): it should resume, not start afresh."""
+    return int(os.environ.get("SLURM_RESTART_COUNT") or 0) > 0
+
+
 def resolve_ckpt_path(ckpt_path: str | None, output_dir: str | Path) -> str | None:
     """`last` -> the run folder's checkpoints/last.ckpt, which must exist; any other value must be a file.
-    Unset in a SLURM job that was requeued (`runtime.slurm.restarted`): the folder's last.ckpt if there is
-    one, as the stopped job's line said (its command line, which SLURM runs again, cannot say it)."""
+    Unset in a SLURM job that was requeued (`restarted`): the folder's last.ckpt if there is one, as the
+    stopped job's line said (its command line, which SLURM runs again, cannot say it)."""
     last = Path(output_dir) / "checkpoints" / "last.ckpt"
     if ckpt_path is None and restarted() and last.is_file():
         return str(last)

@@ -47,11 +47,6 @@ def job_id() -> str | None:
     return os.environ.get("SLURM_JOB_ID") or None
 
 
-def restarted() -> bool:
-    """This SLURM job was requeued (or restarted after a node failure): it should resume, not start afresh."""
-    return int(os.environ.get("SLURM_RESTART_COUNT") or 0) > 0
-
-
 @contextmanager
 def requeue_on(spec: str | None) -> Iterator[None]:
     """While the block runs in a SLURM job, the requeue signal raises `Requeued` (main thread only)."""
