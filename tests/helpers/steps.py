@@ -13,8 +13,10 @@ WAIT_S = 300  # generous: the machine may be loaded
 
 
 class PrintSteps(L.Callback):
-    """Prints "trained epoch E batch B" after every training batch (flushed), and waits `delay_s` before each
-    batch, so a test can wait for a line and send a signal while the run is mid-epoch."""
+    """Prints "trained epoch E batch B" after every training batch of rank zero (flushed), and waits `delay_s`
+    before each batch, so a test can wait for a line and send a signal while the run is mid-epoch. Rank zero
+    only: under DDP another rank's line can come before rank zero has finished that step, and a signal sent to
+    rank zero then finds nothing new to keep (seen as a flaky test under load)."""
 
     def __init__(self, delay_s: float = 0.0) -> None:
         self.delay_s = delay_s
@@ -23,7 +25,8 @@ class PrintSteps(L.Callback):
         time.sleep(self.delay_s)
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args) -> None:
-        print(f"trained epoch {trainer.current_epoch} batch {args[-1]}", flush=True)
+        if trainer.is_global_zero:
+            print(f"trained epoch {trainer.current_epoch} batch {args[-1]}", flush=True)
 
 
 def run_and_signal(

@@ -193,6 +193,7 @@ def test_sigterm_to_rank_zero_keeps_the_work_and_the_resume_ends_on_the_uninterr
     code, output = run_and_signal(arguments, signal.SIGTERM, after="trained epoch 1 batch 0")
     assert code == 143, output[-3000:]
     lines = [line for line in output.splitlines() if line.startswith("train stopped by SIGTERM: kept ")]
+    assert lines, output[-3000:]
     resume = shlex.split(lines[0].split("; resume with: ", 1)[1])
     result = subprocess.run(
         [sys.executable, *resume[1:]], cwd=REPO, capture_output=True, text=True, timeout=400
