@@ -22,7 +22,7 @@ from fastmri_pl.models.levers import MemoryLevers
 from fastmri_pl.train import train
 from fastmri_pl.training.module import ReconModule
 from tests.conftest import DATA_TINY
-from tests.helpers.fake_cuda import GIB, FakeCard
+from tests.helpers.fake_cuda import FakeCard
 from tests.helpers.stand_in_estimates import stand_in_estimate
 
 pytestmark = pytest.mark.slow  # each test trains one to three tiny runs (2-6 s each here)
@@ -47,12 +47,7 @@ def simulated_card(monkeypatch, tmp_path):
     monkeypatch.setattr(memory_calibration, "estimate_row", stand_in_row)
 
     def install(**figures) -> FakeCard:
-        card = FakeCard(**figures).install(monkeypatch, available=False)
-        card.track_levers(monkeypatch)
-        monkeypatch.setattr(calibrate, "present_card", lambda hardware: card.present())
-        free = None if card.free_before_gib is None else int(card.free_before_gib * GIB)
-        monkeypatch.setattr(calibrate, "free_before_cuda", lambda index: free)
-        return card
+        return FakeCard(**figures).install_as_the_card_of(monkeypatch, calibrate)
 
     return install
 

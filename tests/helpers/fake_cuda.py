@@ -9,7 +9,7 @@ passes the card and a stronger one fits.
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import SimpleNamespace
+from types import ModuleType, SimpleNamespace
 
 import pytest
 import torch
@@ -63,6 +63,17 @@ class FakeCard:
             properties = SimpleNamespace(name=self.name, total_memory=self.total, uuid="0123-fake")
             monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
             monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device=None: properties)
+        return self
+
+    def install_as_the_card_of(self, monkeypatch: pytest.MonkeyPatch, module: ModuleType) -> "FakeCard":
+        """Installed (not available to Lightning: the run stays on the CPU), recording the levers built, and
+        the card `module`'s calibration finds: its `present_card` and `free_before_cuda` (`fit.calibrate` for
+        train, `fastmri_pl.reconstruct` for reconstruct)."""
+        self.install(monkeypatch, available=False)
+        self.track_levers(monkeypatch)
+        monkeypatch.setattr(module, "present_card", lambda hardware: self.present())
+        free = None if self.free_before_gib is None else int(self.free_before_gib * GIB)
+        monkeypatch.setattr(module, "free_before_cuda", lambda index: free)
         return self
 
     def track_levers(self, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -107,9 +107,10 @@ def test_the_start_line_says_what_was_planned_for_which_shape(auto_config, plann
     assert record["times"]["epoch_basis"].startswith("per-sample shapes from ")
 
 
-def test_reconstruct_plans_inference_for_the_largest_leaderboard_volume(
-    compose_config, monkeypatch, tmp_path, capsys
-):
+@pytest.fixture
+def inference_plans(monkeypatch, tmp_path) -> list:
+    """The shapes inference is planned for, one per plan made (each with the stand-in estimate), in a user
+    cache of the test's own."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user_cache"))
     calls = []
 
@@ -118,6 +119,13 @@ def test_reconstruct_plans_inference_for_the_largest_leaderboard_volume(
         return plan_inference(*args, **kwargs, estimator=stand_in_inference)
 
     monkeypatch.setattr(memory_auto, "plan_inference", counted)
+    return calls
+
+
+def test_reconstruct_plans_inference_for_the_largest_leaderboard_volume(
+    compose_config, inference_plans, capsys
+):
+    calls = inference_plans
     cfg = compose_config(
         ["model=promptmr_small", "hardware=gtx1080", "hardware.levers=auto", "output_dir=x"],
         config_name="reconstruct",
@@ -140,19 +148,12 @@ def test_reconstruct_plans_inference_for_the_largest_leaderboard_volume(
 
 
 def test_inference_plans_its_own_chunking_whatever_the_profiles_training_levers(
-    compose_config, monkeypatch, tmp_path
+    compose_config, inference_plans
 ):
     """The shipped gtx1080 levers (per-coil sensitivity net, checkpointing) are training's: reconstruct plans
     the inference's chunking (all coils at once where it fits), `inference_levers=profile` keeps them, and a
     profile without a budget (CPU) runs all coils at once without planning."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user_cache"))
-    calls = []
-
-    def counted(*args, **kwargs):
-        calls.append(args[1])
-        return plan_inference(*args, **kwargs, estimator=stand_in_inference)
-
-    monkeypatch.setattr(memory_auto, "plan_inference", counted)
+    calls = inference_plans
     samples = (SampleShape("acc4/a.h5", 4, 16, 20, 3, (16, 16)),)
 
     def resolved(*overrides: str) -> MemoryLevers:

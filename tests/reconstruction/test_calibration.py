@@ -22,7 +22,7 @@ from fastmri_pl.memory.estimate import InferenceEstimate
 from fastmri_pl.memory.opcost import OpCosts
 from fastmri_pl.reconstruct import reconstruct
 from fastmri_pl.reconstruction import inference
-from tests.helpers.fake_cuda import GIB, FakeCard
+from tests.helpers.fake_cuda import FakeCard
 from tests.helpers.random_checkpoint import random_checkpoint
 
 # the GTX 1080 profile's card figures on the CPU profile, the profile's sensitivity net on all coils
@@ -40,12 +40,7 @@ def simulated_card(monkeypatch, tmp_path):
     monkeypatch.setattr(memory_calibration, "estimate_inference_composed", stand_in_inference)
 
     def install(**figures) -> FakeCard:
-        card = FakeCard(**figures).install(monkeypatch, available=False)
-        card.track_levers(monkeypatch)
-        monkeypatch.setattr(reconstruct_cli, "present_card", lambda hardware: card.present())
-        free = None if card.free_before_gib is None else int(card.free_before_gib * GIB)
-        monkeypatch.setattr(reconstruct_cli, "free_before_cuda", lambda index: free)
-        return card
+        return FakeCard(**figures).install_as_the_card_of(monkeypatch, reconstruct_cli)
 
     return install
 
