@@ -8,7 +8,6 @@ CUDA running out of memory after the calibration steps (which fall back by thems
 resume command carrying safer levers, exit 3.
 """
 
-import gc
 import logging
 import shlex
 import signal
@@ -29,7 +28,7 @@ from fastmri_pl.fit.calibrate import RunCalibration
 from fastmri_pl.loggers.runs import finish_runs, log_run_config
 from fastmri_pl.memory.auto import resolve_training_levers
 from fastmri_pl.memory.card_cache import with_card_figures
-from fastmri_pl.memory.oom import is_out_of_memory, levers_override, oom_message
+from fastmri_pl.memory.oom import free_card_memory, is_out_of_memory, levers_override, oom_message
 from fastmri_pl.models.levers import MemoryLevers
 from fastmri_pl.runs.atomic import check_writable_folder
 from fastmri_pl.runs.folder import check_output_folder, resolve_ckpt_path, restarted, run_folder_lock
@@ -178,9 +177,7 @@ def _fit_calibrated(
 def _discard_attempt(cfg: DictConfig, resuming: bool) -> None:
     """What an attempt that fell back left: its memory on the card and, in a fresh run, the `last.ckpt` a
     mid-epoch save may have written of its first steps (a resume starts again from its own checkpoint)."""
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
+    free_card_memory()
     checkpoints = (cfg.get("callbacks") or {}).get("model_checkpoint")
     if checkpoints and not resuming:
         (Path(checkpoints.dirpath) / "last.ckpt").unlink(missing_ok=True)
@@ -240,9 +237,7 @@ def _out_of_memory(
     optimizer step, once the failed step's tensors are freed) and the resume command with the levers that
     have more headroom (`RunCalibration.safer`), exit 3."""
     traceback.clear_frames(error.__traceback__)  # the failed step's activations, held by its frames
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
+    free_card_memory()
     kept = _kept(trainers, resumed_from, "stopped by CUDA out of memory")
     safer = calibration.safer()
     if safer is None:

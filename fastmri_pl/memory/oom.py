@@ -1,5 +1,6 @@
 """The one message a CUDA out-of-memory error ends training with: peak, budget, and what to try instead."""
 
+import gc
 from dataclasses import asdict
 
 import torch
@@ -17,6 +18,14 @@ LIBRARY_ALLOCATION_FAILURES = (
 )
 # profiles from the smallest card up; a profile with more memory is the last thing to suggest
 PROFILES_BY_MEMORY = (("gtx1080", 8), ("rtx4070", 12), ("a100", 40))
+
+
+def free_card_memory() -> None:
+    """Collect what a failed or finished attempt left and hand the allocator's cached blocks back to the card,
+    before the next attempt, slice or checkpoint write allocates again."""
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def is_out_of_memory(error: BaseException) -> bool:

@@ -10,7 +10,6 @@ smaller sensitivity chunk (the inference plan's next candidate, or one coil at a
 again; with nothing smaller left the command stops with exit 3. Nothing on the CPU.
 """
 
-import gc
 import logging
 import time
 from collections.abc import Callable
@@ -35,7 +34,7 @@ from fastmri_pl.memory.calibration import (
 from fastmri_pl.memory.card_cache import PresentCard, remember_card
 from fastmri_pl.memory.data_shapes import SampleShape
 from fastmri_pl.memory.estimate import with_levers
-from fastmri_pl.memory.oom import is_out_of_memory, levers_override
+from fastmri_pl.memory.oom import free_card_memory, is_out_of_memory, levers_override
 from fastmri_pl.memory.plan_cache import LeversPlan
 from fastmri_pl.reconstruction.inference import InferenceSettings, VolumeInference, read_masked_kspace
 from fastmri_pl.runtime.sync import synchronize
@@ -94,7 +93,7 @@ def calibrate_first_slice(
             if not is_out_of_memory(error):
                 raise
             calibration, seconds = None, None
-        _release()
+        free_card_memory()
         entry = {"file": sample.file, "first_slice_s": None if seconds is None else round(seconds, 4)}
         if calibration is not None:
             warning = remember_card(calibration.card_measurement(cfg))
@@ -107,7 +106,7 @@ def calibrate_first_slice(
                 return cfg, net
         cfg = _fall_back(cfg, plan, calibration, entry, output_dir)
         del net  # before the next one is built: both would not fit
-        _release()
+        free_card_memory()
         net = build(cfg)
 
 
@@ -140,10 +139,3 @@ def _fall_back(
     append_record(output_dir, {**entry, "fallback": {"levers": asdict(chosen.levers), "why": chosen.why}})
     log.warning(f"{what}; trying again with {levers_override(chosen.levers)} ({chosen.why})")
     return with_levers(cfg, chosen.levers)
-
-
-def _release() -> None:
-    """Hand back what the slice left (its activations, a failed attempt's blocks) before the next step."""
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
